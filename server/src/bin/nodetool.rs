@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("tessera-nodetool: not yet");
+    std::process::exit(1);
+}

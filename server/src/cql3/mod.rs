@@ -1,0 +1,3 @@
+//! CQL: syntax tree, parser, values and statement execution.
+
+pub mod ast;

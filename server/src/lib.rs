@@ -1,0 +1,3 @@
+//! The Tessera node. See ARCHITECTURE.md for the map.
+
+pub mod cql3;

@@ -1,3 +1,4 @@
 //! The Tessera node. See ARCHITECTURE.md for the map.
 
 pub mod cql3;
+pub mod schema;

@@ -1,4 +1,5 @@
 //! The Tessera node. See ARCHITECTURE.md for the map.
 
+pub mod config;
 pub mod cql3;
 pub mod schema;

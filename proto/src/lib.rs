@@ -13,6 +13,7 @@ pub mod consistency;
 pub mod crc;
 pub mod error;
 pub mod frame;
+pub mod request;
 pub mod segment;
 pub mod type_option;
 pub mod types;

@@ -2,4 +2,5 @@
 
 pub mod config;
 pub mod cql3;
+pub mod dht;
 pub mod schema;

@@ -1,3 +1,5 @@
 //! CQL: syntax tree, parser, values and statement execution.
 
 pub mod ast;
+pub mod lexer;
+pub mod parser;

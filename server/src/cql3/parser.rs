@@ -315,12 +315,12 @@ impl<'a> Parser<'a> {
     }
 
     fn enter(&mut self) -> PResult<()> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth >= MAX_DEPTH {
             return Err(self.error_here(format!(
                 "expression nested too deeply (more than {MAX_DEPTH} levels)"
             )));
         }
+        self.depth += 1;
         Ok(())
     }
 
@@ -875,8 +875,18 @@ impl<'a> Parser<'a> {
         if t.kind != TokenKind::Ident {
             return Err(self.no_viable("a statement"));
         }
-        let w = self.text(t).to_ascii_lowercase();
-        match w.as_str() {
+        // Lower-case the (short) first word on the stack: no allocation.
+        let word = self.text(t).as_bytes();
+        let mut buf = [0u8; 8];
+        let w = if word.len() <= buf.len() {
+            for (d, s) in buf.iter_mut().zip(word) {
+                *d = s.to_ascii_lowercase();
+            }
+            std::str::from_utf8(&buf[..word.len()]).unwrap_or("")
+        } else {
+            ""
+        };
+        match w {
             "select" => Ok(Statement::Select(self.select()?)),
             "insert" => Ok(Statement::Insert(self.insert()?)),
             "update" => Ok(Statement::Update(self.update()?)),
@@ -897,10 +907,8 @@ impl<'a> Parser<'a> {
             "alter" => self.alter(),
             "drop" => self.drop(),
             "describe" | "desc" => self.describe(),
-            "grant" | "revoke" => {
-                self.skip_rest();
-                Ok(Statement::Unsupported(w.to_ascii_uppercase()))
-            }
+            "grant" => self.unsupported_rest("GRANT"),
+            "revoke" => self.unsupported_rest("REVOKE"),
             "list" => {
                 let what = if self.at_kw_n(1, "roles") {
                     "LIST ROLES"

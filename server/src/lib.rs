@@ -4,3 +4,4 @@ pub mod config;
 pub mod cql3;
 pub mod dht;
 pub mod schema;
+pub mod shard;

@@ -14,7 +14,12 @@ pub mod crc;
 pub mod error;
 pub mod frame;
 pub mod request;
+pub mod response;
+pub mod scylla;
 pub mod segment;
 pub mod type_option;
 pub mod types;
 pub mod value;
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -1420,6 +1420,9 @@ impl<'a> Parser<'a> {
         if custom && custom_class.is_none() {
             return Err(self.error_here("CUSTOM index requires specifying the index class".into()));
         }
+        if !custom && custom_class.is_some() {
+            return Err(self.error_here("Cannot specify index class for a non-CUSTOM index".into()));
+        }
         let target = match targets.len() {
             1 => targets.pop().unwrap_or(IndexTarget::Values(String::new())),
             0 => {

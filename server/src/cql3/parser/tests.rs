@@ -1025,6 +1025,7 @@ const INVALID: &[&str] = &[
     "CREATE KEYSPACE ks",
     "CREATE KEYSPACE ks WITH replication = {'a': {'b': 1}}",
     "CREATE CUSTOM INDEX ON t (a)",
+    "CREATE INDEX ON t (a) USING 'org.Foo'",
     "CREATE INDEX ON t (foo(a))",
     "ALTER TABLE t",
     "DROP",

@@ -3,3 +3,5 @@
 pub mod ast;
 pub mod lexer;
 pub mod parser;
+pub mod functions;
+pub mod values;

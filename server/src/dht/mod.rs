@@ -9,8 +9,7 @@
 pub mod murmur3;
 
 pub use murmur3::{
-    murmur3_hash, murmur3_token, partition_key_token, serialize_partition_key,
-    split_partition_key,
+    murmur3_hash, murmur3_token, partition_key_token, serialize_partition_key, split_partition_key,
 };
 
 /// A Murmur3Partitioner token (the same type as the engine's).

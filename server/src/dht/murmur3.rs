@@ -192,7 +192,10 @@ mod tests {
         assert_eq!(murmur3_token(b""), MIN_TOKEN);
         assert_eq!(murmur3_token(b"a"), -8839064797231613815);
         // int 1 serialised
-        assert_eq!(partition_key_token(&[&1i32.to_be_bytes()]), -4069959284402364209);
+        assert_eq!(
+            partition_key_token(&[&1i32.to_be_bytes()]),
+            -4069959284402364209
+        );
     }
 
     #[test]

@@ -1285,7 +1285,11 @@ fn fuzz_no_panic() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300_000);
-    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let seed: u64 = std::env::var("CQL_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x9E37_79B9_7F4A_7C15);
+    let mut rng = XorShift(seed | 1);
     let mut parsed = 0usize;
     for _ in 0..iterations {
         let base = VALID[rng.below(VALID.len())];

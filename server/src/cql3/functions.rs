@@ -41,7 +41,8 @@ pub struct Signature {
 }
 
 /// The native types that have `<type>asblob` / `blobas<type>` functions
-/// (every native type except `blob` and the `varchar` alias).
+/// (every native type except `blob`; `varcharasblob`/`blobasvarchar` exist
+/// too, as aliases of the `text` ones).
 pub const BLOB_CONVERTIBLE: &[ColumnType] = &[
     ColumnType::Ascii,
     ColumnType::BigInt,
@@ -117,16 +118,10 @@ pub fn overloads(name: &str) -> Option<Vec<Signature>> {
             if let Some(t) = n.strip_suffix("asblob") {
                 let ty =
                     ColumnType::native_from_name(t).filter(|t| BLOB_CONVERTIBLE.contains(t))?;
-                if t == "varchar" {
-                    return None;
-                }
                 vec![sig(n, vec![ty], T::Blob)]
             } else if let Some(t) = n.strip_prefix("blobas") {
                 let ty =
                     ColumnType::native_from_name(t).filter(|t| BLOB_CONVERTIBLE.contains(t))?;
-                if t == "varchar" {
-                    return None;
-                }
                 vec![sig(n, vec![T::Blob], ty)]
             } else {
                 return None;
@@ -700,7 +695,11 @@ mod tests {
                 *t
             );
         }
-        assert!(overloads("varcharasblob").is_none());
+        assert_eq!(
+            return_type("blobasvarchar", &[ColumnType::Blob]).unwrap(),
+            ColumnType::Text
+        );
+        assert!(overloads("varcharasblob").is_some());
         assert!(overloads("blobasblob").is_none());
         let (_, v) = call(
             "textasblob",

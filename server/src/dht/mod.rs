@@ -10,6 +10,7 @@ pub mod murmur3;
 
 pub use murmur3::{
     murmur3_hash, murmur3_token, partition_key_token, serialize_partition_key, split_partition_key,
+    try_serialize_partition_key, MAX_PARTITION_KEY_LEN,
 };
 
 /// A Murmur3Partitioner token (the same type as the engine's).

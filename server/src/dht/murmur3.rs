@@ -113,6 +113,26 @@ pub fn serialize_partition_key(components: &[&[u8]]) -> Bytes {
     out.freeze()
 }
 
+/// The largest serialised partition key Cassandra accepts (an unsigned
+/// short).
+pub const MAX_PARTITION_KEY_LEN: usize = u16::MAX as usize;
+
+/// [`serialize_partition_key`], rejecting keys Cassandra rejects: a
+/// serialised key (or a composite component) longer than 65535 bytes gives
+/// `Key length of N is longer than maximum of 65535`.
+pub fn try_serialize_partition_key(components: &[&[u8]]) -> Result<Bytes, String> {
+    let too_long =
+        |n: usize| format!("Key length of {n} is longer than maximum of {MAX_PARTITION_KEY_LEN}");
+    if let Some(c) = components.iter().find(|c| c.len() > MAX_PARTITION_KEY_LEN) {
+        return Err(too_long(c.len()));
+    }
+    let key = serialize_partition_key(components);
+    if key.len() > MAX_PARTITION_KEY_LEN {
+        return Err(too_long(key.len()));
+    }
+    Ok(key)
+}
+
 /// Splits a serialised partition key into its `n` components; `None` if
 /// the bytes are not a well-formed composite of exactly `n` components.
 pub fn split_partition_key(key: &[u8], n: usize) -> Option<Vec<&[u8]>> {
@@ -196,6 +216,20 @@ mod tests {
             partition_key_token(&[&1i32.to_be_bytes()]),
             -4069959284402364209
         );
+    }
+
+    #[test]
+    fn key_length_limit() {
+        let big = vec![7u8; 65_535];
+        assert_eq!(try_serialize_partition_key(&[&big]).unwrap().len(), 65_535);
+        let too_big = vec![7u8; 65_536];
+        assert_eq!(
+            try_serialize_partition_key(&[&too_big]).unwrap_err(),
+            "Key length of 65536 is longer than maximum of 65535"
+        );
+        let half = vec![1u8; 40_000];
+        assert!(try_serialize_partition_key(&[&half, &half]).is_err());
+        assert!(try_serialize_partition_key(&[b"a", b"b"]).is_ok());
     }
 
     #[test]

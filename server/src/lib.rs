@@ -1,7 +1,9 @@
 //! The Tessera node. See ARCHITECTURE.md for the map.
 
+pub mod admin;
 pub mod config;
 pub mod cql3;
 pub mod dht;
+pub mod logging;
 pub mod schema;
 pub mod shard;

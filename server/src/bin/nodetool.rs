@@ -1,4 +1,656 @@
-fn main() {
-    eprintln!("tessera-nodetool: not yet");
-    std::process::exit(1);
+//! `tessera-nodetool`: Cassandra's nodetool, over Tessera's admin HTTP API.
+//!
+//! `tessera-nodetool [-h HOST] [-p PORT] <command> [args]` (defaults
+//! 127.0.0.1:10000). Each command is one request to a path documented in
+//! `docs/admin-api.md`; output follows nodetool's layout. Exit status 0 on
+//! success, 1 on any failure (unreachable node, error or missing handler),
+//! with the reason on stderr.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::Value;
+use server::admin::client::{request, ClientResponse};
+use server::admin::http::percent_encode;
+
+const USAGE: &str =
+    "usage: tessera-nodetool [(-h | --host) <host>] [(-p | --port) <port>] <command> [<args>]
+
+Commands:
+    version                          Print the node's release version
+    info                             Print node information (uptime, load, ...)
+    status                           Print cluster information (state, load, host id, ...)
+    ring                             Print token ring information
+    describecluster                  Print the cluster name, snitch, partitioner and schema versions
+    flush [<keyspace> [<tables>...]] Flush memtables to SSTables
+    compact [<keyspace> [<tables>...]] Force a major compaction
+    getendpoints <keyspace> <table> <key>  Print the replicas of a partition key
+    tablestats [<keyspace[.table]>...]     Print table statistics
+    decommission                     Stream this node's data away and leave the ring
+    shards                           Print per-shard runtime statistics (Tessera)
+    help                             Print this help
+";
+
+/// A parsed invocation.
+#[derive(Debug, PartialEq, Eq)]
+struct Invocation {
+    host: String,
+    port: u16,
+    command: String,
+    args: Vec<String>,
+}
+
+fn parse_args(args: &[String]) -> Result<Invocation, String> {
+    let mut host = "127.0.0.1".to_string();
+    let mut port = 10000u16;
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (a, None),
+        };
+        match flag {
+            "-h" | "--host" | "-p" | "--port" => {
+                let value = match inline {
+                    Some(v) => v,
+                    None => {
+                        i += 1;
+                        args.get(i)
+                            .cloned()
+                            .ok_or_else(|| format!("option '{flag}' needs a value"))?
+                    }
+                };
+                if flag.ends_with('h') || flag.ends_with("host") {
+                    host = value;
+                } else {
+                    port = value
+                        .parse()
+                        .ok()
+                        .filter(|p| *p > 0)
+                        .ok_or_else(|| format!("invalid port '{value}'"))?;
+                }
+                i += 1;
+            }
+            "--help" => {
+                return Ok(Invocation {
+                    host,
+                    port,
+                    command: "help".into(),
+                    args: vec![],
+                })
+            }
+            f if f.starts_with('-') && f.len() > 1 => return Err(format!("unknown option '{f}'")),
+            _ => {
+                return Ok(Invocation {
+                    host,
+                    port,
+                    command: a.to_string(),
+                    args: args[i + 1..].to_vec(),
+                })
+            }
+        }
+    }
+    Err("no command given".into())
+}
+
+/// Runs a command; returns what to print on stdout, or the error.
+fn run(inv: &Invocation) -> Result<String, String> {
+    let call = |method: &str, path: &str| -> Result<ClientResponse, String> {
+        let r = request(&inv.host, inv.port, method, path, Duration::from_secs(3600))
+            .map_err(|e| format!("Failed to connect to '{}:{}' - {e}.", inv.host, inv.port))?;
+        if (200..300).contains(&r.status) {
+            Ok(r)
+        } else {
+            Err(format!("{} (HTTP {})", r.error_message(), r.status))
+        }
+    };
+    let get_json = |path: &str| -> Result<Value, String> {
+        let r = call("GET", path)?;
+        serde_json::from_str(&r.body).map_err(|e| format!("malformed answer from {path}: {e}"))
+    };
+    let args = &inv.args;
+    let arity = |min: usize, max: usize| -> Result<(), String> {
+        if args.len() < min || args.len() > max {
+            Err(format!("wrong number of arguments for '{}'", inv.command))
+        } else {
+            Ok(())
+        }
+    };
+    match inv.command.as_str() {
+        "help" => Ok(USAGE.to_string()),
+        "version" => {
+            arity(0, 0)?;
+            let v = get_json("/storage_service/release_version")?;
+            Ok(format!("ReleaseVersion: {}\n", text(&v)))
+        }
+        "info" => {
+            arity(0, 0)?;
+            Ok(format_info(&get_json("/storage_service/info")?))
+        }
+        "status" => {
+            arity(0, 1)?;
+            Ok(format_status(&get_json("/storage_service/status")?))
+        }
+        "ring" => {
+            arity(0, 1)?;
+            Ok(format_ring(&get_json("/storage_service/ring")?))
+        }
+        "describecluster" => {
+            arity(0, 0)?;
+            Ok(format_describecluster(&get_json(
+                "/storage_service/describe_cluster",
+            )?))
+        }
+        "flush" | "compact" => {
+            let (all, per_ks) = if inv.command == "flush" {
+                ("/storage_service/flush", "/storage_service/keyspace_flush")
+            } else {
+                (
+                    "/storage_service/compact",
+                    "/storage_service/keyspace_compaction",
+                )
+            };
+            let path = match args.split_first() {
+                None => all.to_string(),
+                Some((ks, tables)) => {
+                    let mut p = format!("{per_ks}/{}", percent_encode(ks));
+                    if !tables.is_empty() {
+                        let cf: Vec<String> = tables.iter().map(|t| percent_encode(t)).collect();
+                        p.push_str(&format!("?cf={}", cf.join(",")));
+                    }
+                    p
+                }
+            };
+            call("POST", &path)?;
+            Ok(String::new())
+        }
+        "getendpoints" => {
+            arity(3, 3)?;
+            let path = format!(
+                "/storage_service/natural_endpoints/{}?cf={}&key={}",
+                percent_encode(&args[0]),
+                percent_encode(&args[1]),
+                percent_encode(&args[2])
+            );
+            let v = get_json(&path)?;
+            let list = v.as_array().ok_or("malformed answer: expected a list")?;
+            Ok(list.iter().map(|e| format!("{}\n", text(e))).collect())
+        }
+        "tablestats" | "cfstats" => Ok(format_tablestats(&get_json("/column_family/stats")?, args)),
+        "decommission" => {
+            arity(0, 0)?;
+            call("POST", "/storage_service/decommission")?;
+            Ok(String::new())
+        }
+        "shards" => {
+            arity(0, 0)?;
+            Ok(format_shards(&get_json("/system/shards")?))
+        }
+        other => Err(format!("unknown command '{other}'\n\n{USAGE}")),
+    }
+}
+
+/// A JSON value as plain text (strings without quotes, null as "?").
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "?".to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn field<'a>(v: &'a Value, key: &str) -> &'a Value {
+    v.get(key).unwrap_or(&Value::Null)
+}
+
+/// Bytes as nodetool prints them (`FileUtils.stringifyFileSize`).
+fn size(v: &Value) -> String {
+    let Some(b) = v.as_f64() else {
+        return "?".to_string();
+    };
+    const UNITS: [(&str, f64); 4] = [
+        ("TiB", 1099511627776.0),
+        ("GiB", 1073741824.0),
+        ("MiB", 1048576.0),
+        ("KiB", 1024.0),
+    ];
+    for (unit, n) in UNITS {
+        if b >= n {
+            return format!("{:.2} {unit}", b / n);
+        }
+    }
+    format!("{b:.0} bytes")
+}
+
+fn percent(v: &Value) -> String {
+    match v.as_f64() {
+        Some(f) => format!("{:.1}%", f * 100.0),
+        None => "?".to_string(),
+    }
+}
+
+fn format_info(v: &Value) -> String {
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| out.push_str(&format!("{label:<23}: {value}\n"));
+    line("ID", text(field(v, "id")));
+    line("Gossip active", text(field(v, "gossip_active")));
+    line(
+        "Native Transport active",
+        text(field(v, "native_transport_active")),
+    );
+    line("Load", size(field(v, "load_bytes")));
+    line("Generation No", text(field(v, "generation")));
+    line("Uptime (seconds)", text(field(v, "uptime_seconds")));
+    line("Data Center", text(field(v, "data_center")));
+    line("Rack", text(field(v, "rack")));
+    line("Exceptions", text(field(v, "exceptions")));
+    line("Shards", text(field(v, "shards")));
+    let tokens = field(v, "num_tokens");
+    line(
+        "Token",
+        format!(
+            "(invoke with -T/--tokens to see all {} tokens)",
+            text(tokens)
+        ),
+    );
+    out
+}
+
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.len())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn datacenters(v: &Value) -> &[Value] {
+    field(v, "datacenters")
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+fn format_status(v: &Value) -> String {
+    let mut out = String::new();
+    for dc in datacenters(v) {
+        let name = text(field(dc, "name"));
+        out.push_str(&format!(
+            "Datacenter: {name}\n{}\n",
+            "=".repeat(12 + name.len())
+        ));
+        out.push_str("Status=Up/Down\n|/ State=Normal/Leaving/Joining/Moving\n");
+        let mut rows = vec![
+            ["--", "Address", "Load", "Tokens", "Owns", "Host ID", "Rack"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for n in field(dc, "nodes").as_array().into_iter().flatten() {
+            rows.push(vec![
+                format!("{}{}", text(field(n, "status")), text(field(n, "state"))),
+                text(field(n, "address")),
+                size(field(n, "load_bytes")),
+                text(field(n, "tokens")),
+                percent(field(n, "owns")),
+                text(field(n, "host_id")),
+                text(field(n, "rack")),
+            ]);
+        }
+        out.push_str(&table(&rows));
+        out.push('\n');
+    }
+    out
+}
+
+fn format_ring(v: &Value) -> String {
+    let mut out = String::new();
+    for dc in datacenters(v) {
+        let name = text(field(dc, "name"));
+        out.push_str(&format!("\nDatacenter: {name}\n==========\n"));
+        let tokens = field(dc, "tokens").as_array().cloned().unwrap_or_default();
+        let mut rows = vec![[
+            "Address", "Rack", "Status", "State", "Load", "Owns", "Token",
+        ]
+        .map(String::from)
+        .to_vec()];
+        if let Some(last) = tokens.last() {
+            rows.push(vec![
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                text(field(last, "token")),
+            ]);
+        }
+        for t in &tokens {
+            rows.push(vec![
+                text(field(t, "address")),
+                text(field(t, "rack")),
+                text(field(t, "status")),
+                text(field(t, "state")),
+                size(field(t, "load_bytes")),
+                percent(field(t, "owns")),
+                text(field(t, "token")),
+            ]);
+        }
+        out.push_str(&table(&rows));
+    }
+    out
+}
+
+fn format_describecluster(v: &Value) -> String {
+    let mut out = String::from("Cluster Information:\n");
+    out.push_str(&format!("\tName: {}\n", text(field(v, "name"))));
+    out.push_str(&format!("\tSnitch: {}\n", text(field(v, "snitch"))));
+    out.push_str("\tDynamicEndPointSnitch: disabled\n");
+    out.push_str(&format!(
+        "\tPartitioner: {}\n",
+        text(field(v, "partitioner"))
+    ));
+    out.push_str("\tSchema versions:\n");
+    if let Some(map) = field(v, "schema_versions").as_object() {
+        for (version, endpoints) in map {
+            let eps: Vec<String> = endpoints
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            out.push_str(&format!("\t\t{version}: [{}]\n\n", eps.join(", ")));
+        }
+    }
+    out
+}
+
+/// nodetool's label for a statistics key (`sstable_count` → `SSTable count`).
+fn label(key: &str) -> String {
+    const KNOWN: &[(&str, &str)] = &[
+        ("read_count", "Read Count"),
+        ("read_latency_ms", "Read Latency"),
+        ("write_count", "Write Count"),
+        ("write_latency_ms", "Write Latency"),
+        ("pending_flushes", "Pending Flushes"),
+        ("sstable_count", "SSTable count"),
+        ("space_used_live", "Space used (live)"),
+        ("space_used_total", "Space used (total)"),
+        (
+            "number_of_partitions_estimate",
+            "Number of partitions (estimate)",
+        ),
+        ("memtable_cell_count", "Memtable cell count"),
+        ("memtable_data_size", "Memtable data size"),
+        ("memtable_switch_count", "Memtable switch count"),
+        ("local_read_count", "Local read count"),
+        ("local_read_latency_ms", "Local read latency"),
+        ("local_write_count", "Local write count"),
+        ("local_write_latency_ms", "Local write latency"),
+        (
+            "bloom_filter_false_positives",
+            "Bloom filter false positives",
+        ),
+        ("dropped_mutations", "Dropped Mutations"),
+    ];
+    if let Some((_, l)) = KNOWN.iter().find(|(k, _)| *k == key) {
+        return l.to_string();
+    }
+    let mut s = key.replace('_', " ");
+    if let Some(first) = s.get(..1) {
+        s = first.to_uppercase() + &s[1..];
+    }
+    s
+}
+
+fn stat(key: &str, v: &Value) -> String {
+    if key.ends_with("_latency_ms") {
+        return match v.as_f64() {
+            Some(f) => format!("{f:.3} ms"),
+            None => "NaN ms".to_string(),
+        };
+    }
+    text(v)
+}
+
+fn format_tablestats(v: &Value, filters: &[String]) -> String {
+    let wanted = |ks: &str, table: Option<&str>| {
+        filters.is_empty()
+            || filters.iter().any(|f| match f.split_once('.') {
+                Some((k, t)) => k == ks && table.is_none_or(|tb| tb == t),
+                None => f == ks,
+            })
+    };
+    let keyspaces = field(v, "keyspaces")
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let selected: Vec<&Value> = keyspaces
+        .iter()
+        .filter(|k| wanted(&text(field(k, "name")), None))
+        .collect();
+    let total: usize = selected
+        .iter()
+        .map(|k| field(k, "tables").as_array().map_or(0, Vec::len))
+        .sum();
+    let mut out = format!("Total number of tables: {total}\n----------------\n");
+    for ks in selected {
+        let name = text(field(ks, "name"));
+        out.push_str(&format!("Keyspace : {name}\n"));
+        if let Some(obj) = ks.as_object() {
+            for (k, val) in obj.iter().filter(|(k, _)| *k != "name" && *k != "tables") {
+                out.push_str(&format!("\t{}: {}\n", label(k), stat(k, val)));
+            }
+        }
+        for t in field(ks, "tables").as_array().into_iter().flatten() {
+            let tname = text(field(t, "name"));
+            if !wanted(&name, Some(&tname)) {
+                continue;
+            }
+            out.push_str(&format!("\t\tTable: {tname}\n"));
+            if let Some(obj) = t.as_object() {
+                for (k, val) in obj.iter().filter(|(k, _)| *k != "name") {
+                    out.push_str(&format!("\t\t{}: {}\n", label(k), stat(k, val)));
+                }
+            }
+            out.push('\n');
+        }
+        out.push_str("----------------\n");
+    }
+    out
+}
+
+fn format_shards(v: &Value) -> String {
+    let mut rows = vec![[
+        "Shard",
+        "Received",
+        "Processed",
+        "Queued",
+        "Capacity",
+        "Full waits",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for s in v.as_array().into_iter().flatten() {
+        rows.push(
+            [
+                "shard",
+                "messages_received",
+                "messages_processed",
+                "mailbox_queued",
+                "mailbox_capacity",
+                "mailbox_full_waits",
+            ]
+            .iter()
+            .map(|k| text(field(s, k)))
+            .collect(),
+        );
+    }
+    table(&rows)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let inv = match parse_args(&args) {
+        Ok(inv) => inv,
+        Err(e) => {
+            eprintln!("nodetool: {e}\n\n{USAGE}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(&inv) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nodetool: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn argument_parsing() {
+        let inv = parse_args(&args(&[
+            "-h",
+            "127.0.0.2",
+            "-p",
+            "10001",
+            "flush",
+            "ks",
+            "t",
+        ]))
+        .unwrap();
+        assert_eq!(
+            inv,
+            Invocation {
+                host: "127.0.0.2".into(),
+                port: 10001,
+                command: "flush".into(),
+                args: args(&["ks", "t"]),
+            }
+        );
+        let inv = parse_args(&args(&["--port=9", "status"])).unwrap();
+        assert_eq!((inv.port, inv.host.as_str()), (9, "127.0.0.1"));
+        assert!(parse_args(&args(&["-p", "x", "status"])).is_err());
+        assert!(parse_args(&args(&["-p"])).is_err());
+        assert!(parse_args(&args(&[])).is_err());
+        assert!(parse_args(&args(&["-x", "status"])).is_err());
+    }
+
+    #[test]
+    fn status_looks_like_nodetool() {
+        let v = json!({"datacenters": [{"name": "datacenter1", "nodes": [
+            {"status": "U", "state": "N", "address": "127.0.0.1", "load_bytes": 1536,
+             "tokens": 16, "owns": 1.0, "host_id": "6b1c6b4e-0000-4000-8000-000000000001",
+             "rack": "rack1"},
+            {"status": "D", "state": "N", "address": "127.0.0.2", "load_bytes": null,
+             "tokens": 16, "owns": null, "host_id": "x", "rack": "rack1"}
+        ]}]});
+        let out = format_status(&v);
+        assert!(
+            out.starts_with("Datacenter: datacenter1\n=======================\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("--  Address    Load      Tokens  Owns    Host ID"),
+            "{out}"
+        );
+        assert!(
+            out.contains("UN  127.0.0.1  1.50 KiB  16      100.0%  6b1c6b4e"),
+            "{out}"
+        );
+        assert!(out.contains("DN  127.0.0.2  ?         16      ?"), "{out}");
+    }
+
+    #[test]
+    fn sizes_and_tablestats() {
+        assert_eq!(size(&json!(0)), "0 bytes");
+        assert_eq!(size(&json!(1048576)), "1.00 MiB");
+        let v = json!({"keyspaces": [
+            {"name": "ks", "read_count": 3, "read_latency_ms": 0.5,
+             "tables": [{"name": "t1", "sstable_count": 2}, {"name": "t2", "sstable_count": 0}]},
+            {"name": "other", "tables": [{"name": "x"}]}
+        ]});
+        let out = format_tablestats(&v, &args(&["ks.t1"]));
+        assert!(out.starts_with("Total number of tables: 2\n"), "{out}");
+        assert!(
+            out.contains("Keyspace : ks\n\tRead Count: 3\n\tRead Latency: 0.500 ms\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("\t\tTable: t1\n\t\tSSTable count: 2\n"),
+            "{out}"
+        );
+        assert!(!out.contains("t2") && !out.contains("other"), "{out}");
+        let all = format_tablestats(&v, &[]);
+        assert!(all.contains("Total number of tables: 3") && all.contains("Keyspace : other"));
+    }
+
+    #[test]
+    fn describecluster_and_ring() {
+        let v = json!({"name": "Test Cluster", "snitch": "org.apache.cassandra.locator.SimpleSnitch",
+            "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
+            "schema_versions": {"59adb24e-f3cd-3e02-97f0-5b395827453f": ["127.0.0.1", "127.0.0.2"]}});
+        let out = format_describecluster(&v);
+        assert!(out.contains("\tName: Test Cluster\n"));
+        assert!(out.contains("\t\t59adb24e-f3cd-3e02-97f0-5b395827453f: [127.0.0.1, 127.0.0.2]\n"));
+        let v = json!({"datacenters": [{"name": "dc1", "tokens": [
+            {"address": "127.0.0.1", "rack": "r1", "status": "Up", "state": "Normal",
+             "load_bytes": 10, "owns": 0.5, "token": "-100"},
+            {"address": "127.0.0.2", "rack": "r1", "status": "Up", "state": "Normal",
+             "load_bytes": 10, "owns": 0.5, "token": "200"}]}]});
+        let out = format_ring(&v);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[1], "Datacenter: dc1");
+        assert!(lines[3].starts_with("Address"), "{out}");
+        assert!(lines[4].trim() == "200", "{out}");
+        assert!(
+            lines[5].starts_with("127.0.0.1  r1    Up      Normal  10 bytes  50.0%  -100"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn unreachable_node_is_an_error() {
+        // Port 1 on localhost is closed.
+        let inv = parse_args(&args(&["-p", "1", "version"])).unwrap();
+        let err = run(&inv).unwrap_err();
+        assert!(
+            err.starts_with("Failed to connect to '127.0.0.1:1'"),
+            "{err}"
+        );
+        let inv = parse_args(&args(&["frobnicate"])).unwrap();
+        assert!(run(&inv).unwrap_err().contains("unknown command"));
+    }
 }

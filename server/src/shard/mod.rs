@@ -46,6 +46,11 @@ pub use sync::{Latch, LatchWait, Reply};
 
 use mailbox::{Job, Mailbox};
 
+/// TCP sockets served by the shard's reactor.
+pub mod net {
+    pub use glommio::net::{TcpListener, TcpStream};
+}
+
 /// Errors of the shard runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShardError {

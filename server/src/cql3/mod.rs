@@ -3,5 +3,8 @@
 pub mod ast;
 pub mod lexer;
 pub mod parser;
-pub mod functions;
+pub mod eval;
+pub mod query_processor;
+pub mod statements;
 pub mod values;
+pub mod functions;

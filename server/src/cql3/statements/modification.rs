@@ -1,0 +1,571 @@
+//! INSERT, UPDATE and DELETE: resolved against the schema at prepare time,
+//! turned into engine mutations at execution.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use engine::mutation::{
+    Cell, Clustering, ColumnData, DeletionTime, LivenessInfo, Mutation, PartitionUpdate,
+    RangeTombstone, Row,
+};
+use proto::error::ErrorResponse;
+use proto::value::ColumnType;
+
+use super::restrictions::{split_collection, PartitionRestriction, Restrictions};
+use super::{engine_schema, is_multi_cell, key_type, now_seconds, partition_key, unfrozen, BindCollector};
+use crate::cql3::ast::{self, Assignment, DeleteTarget, Operator, Relation, Term};
+use crate::cql3::eval::{eval, eval_i32, eval_i64, EvalCtx, Evaluated};
+use crate::schema::{ColumnKind, TableMetadata};
+
+/// Cassandra's maximum TTL (20 years).
+pub const MAX_TTL: i32 = 20 * 365 * 24 * 60 * 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// What happens to one column.
+#[derive(Debug, Clone)]
+enum Op {
+    Set(Term),
+    SetElement(Term, Term),
+    SetField(usize, Term),
+    Append(Term),
+    Prepend(Term),
+    Remove(Term),
+    Delete,
+    DeleteElement(Term),
+    DeleteField(usize),
+}
+
+/// A prepared INSERT, UPDATE or DELETE.
+#[derive(Debug)]
+pub struct ModificationStatement {
+    pub table: Arc<TableMetadata>,
+    pub kind: Kind,
+    restrictions: Restrictions,
+    /// (column index, operation).
+    ops: Vec<(usize, Op)>,
+    timestamp: Option<Term>,
+    ttl: Option<Term>,
+    /// Only static columns are written: no clustering needed.
+    static_only: bool,
+}
+
+fn invalid(m: impl Into<String>) -> ErrorResponse {
+    ErrorResponse::invalid(m)
+}
+
+impl ModificationStatement {
+    pub fn prepare_insert(table: Arc<TableMetadata>, ins: &ast::Insert, binds: &mut BindCollector<'_>) -> Result<Self, ErrorResponse> {
+        reject_lwt(ins.if_not_exists, false, &[])?;
+        if ins.json.is_some() {
+            return Err(invalid("INSERT JSON is not supported yet"));
+        }
+        if ins.columns.len() != ins.values.len() {
+            return Err(invalid("Unmatched column names/values"));
+        }
+        let mut relations = Vec::new();
+        let mut ops = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (name, value) in ins.columns.iter().zip(&ins.values) {
+            let Some(idx) = table.column_index(name) else {
+                return Err(invalid(format!("Undefined column name {name} in table {}.{}", table.keyspace, table.name)));
+            };
+            if !seen.insert(idx) {
+                return Err(invalid(format!("Multiple definitions found for column {name}")));
+            }
+            let col = &table.columns[idx];
+            match col.kind {
+                ColumnKind::PartitionKey(_) | ColumnKind::Clustering(_) => relations.push(Relation::Single {
+                    column: name.clone(),
+                    op: Operator::Eq,
+                    value: value.clone(),
+                }),
+                _ => {
+                    binds.note(value, name, &col.ty);
+                    ops.push((idx, Op::Set(value.clone())));
+                }
+            }
+        }
+        let missing_pk: Vec<&str> = table.partition_key().iter().filter(|c| !ins.columns.contains(&c.name)).map(|c| c.name.as_str()).collect();
+        if !missing_pk.is_empty() {
+            return Err(invalid(format!("Some partition key parts are missing: {}", missing_pk.join(", "))));
+        }
+        let static_only = !ops.is_empty() && ops.iter().all(|(i, _)| table.columns[*i].kind == ColumnKind::Static);
+        let missing_ck: Vec<&str> = table.clustering_key().iter().filter(|c| !ins.columns.contains(&c.name)).map(|c| c.name.as_str()).collect();
+        if !missing_ck.is_empty() && !(static_only && missing_ck.len() == table.clustering_key_len) {
+            return Err(invalid(format!("Some clustering keys are missing: {}", missing_ck.join(", "))));
+        }
+        let restrictions = Restrictions::analyze(&table, &relations, binds)?;
+        let (timestamp, ttl) = using(&ins.using, binds, &table)?;
+        Ok(ModificationStatement { table, kind: Kind::Insert, restrictions, ops, timestamp, ttl, static_only })
+    }
+
+    pub fn prepare_update(table: Arc<TableMetadata>, up: &ast::Update, binds: &mut BindCollector<'_>) -> Result<Self, ErrorResponse> {
+        reject_lwt(false, up.if_exists, &up.conditions)?;
+        let mut ops = Vec::new();
+        for a in &up.assignments {
+            let (name, op) = match a {
+                Assignment::Set { column, value } => (column, Op::Set(value.clone())),
+                Assignment::SetElement { column, key, value } => (column, Op::SetElement(key.clone(), value.clone())),
+                Assignment::SetField { column, field, value } => {
+                    let col = table.column(column).ok_or_else(|| undefined(&table, column))?;
+                    let ColumnType::Udt { fields, .. } = unfrozen(&col.ty) else {
+                        return Err(invalid(format!("Invalid operation ({column}.{field} = ...) for non-UDT column {column}")));
+                    };
+                    let i = fields.iter().position(|(n, _)| n == field).ok_or_else(|| invalid(format!("UDT column {column} does not have a field named {field}")))?;
+                    (column, Op::SetField(i, value.clone()))
+                }
+                Assignment::Append { column, value } => (column, Op::Append(value.clone())),
+                Assignment::Prepend { column, value } => (column, Op::Prepend(value.clone())),
+                Assignment::Remove { column, value } => (column, Op::Remove(value.clone())),
+            };
+            let idx = table.column_index(name).ok_or_else(|| undefined(&table, name))?;
+            let col = &table.columns[idx];
+            if matches!(col.kind, ColumnKind::PartitionKey(_) | ColumnKind::Clustering(_)) {
+                return Err(invalid(format!("PRIMARY KEY part {name} found in SET part")));
+            }
+            note_op(binds, col.name.as_str(), &col.ty, &op)?;
+            ops.push((idx, op));
+        }
+        let static_only = ops.iter().all(|(i, _)| table.columns[*i].kind == ColumnKind::Static);
+        let restrictions = where_for_write(&table, &up.where_clause, binds, static_only, false)?;
+        let (timestamp, ttl) = using(&up.using, binds, &table)?;
+        Ok(ModificationStatement { table, kind: Kind::Update, restrictions, ops, timestamp, ttl, static_only })
+    }
+
+    pub fn prepare_delete(table: Arc<TableMetadata>, del: &ast::Delete, binds: &mut BindCollector<'_>) -> Result<Self, ErrorResponse> {
+        reject_lwt(false, del.if_exists, &del.conditions)?;
+        if del.using.ttl.is_some() {
+            return Err(invalid("TTL attribute is not allowed for deletes"));
+        }
+        let mut ops = Vec::new();
+        for t in &del.targets {
+            let (name, op) = match t {
+                DeleteTarget::Column(c) => (c, Op::Delete),
+                DeleteTarget::Element { column, key } => (column, Op::DeleteElement(key.clone())),
+                DeleteTarget::Field { column, field } => {
+                    let col = table.column(column).ok_or_else(|| undefined(&table, column))?;
+                    let ColumnType::Udt { fields, .. } = unfrozen(&col.ty) else {
+                        return Err(invalid(format!("Invalid field deletion for non-UDT column {column}")));
+                    };
+                    let i = fields.iter().position(|(n, _)| n == field).ok_or_else(|| invalid(format!("UDT column {column} does not have a field named {field}")))?;
+                    (column, Op::DeleteField(i))
+                }
+            };
+            let idx = table.column_index(name).ok_or_else(|| undefined(&table, name))?;
+            let col = &table.columns[idx];
+            if matches!(col.kind, ColumnKind::PartitionKey(_) | ColumnKind::Clustering(_)) {
+                return Err(invalid(format!("Invalid identifier {name} for deletion (should not be a PRIMARY KEY part)")));
+            }
+            note_op(binds, &col.name, &col.ty, &op)?;
+            ops.push((idx, op));
+        }
+        let static_only = !ops.is_empty() && ops.iter().all(|(i, _)| table.columns[*i].kind == ColumnKind::Static);
+        let restrictions = where_for_write(&table, &del.where_clause, binds, static_only, ops.is_empty())?;
+        let (timestamp, _) = using(&del.using, binds, &table)?;
+        Ok(ModificationStatement { table, kind: Kind::Delete, restrictions, ops, timestamp, ttl: None, static_only })
+    }
+
+    pub fn pk_bind_indexes(&self) -> Vec<u16> {
+        let PartitionRestriction::Keys(sets) = &self.restrictions.partition else { return Vec::new() };
+        let mut out = Vec::new();
+        for s in sets {
+            match s {
+                super::restrictions::ValueSet::Eq(Term::Bind(m)) => out.push(m.index as u16),
+                _ => return Vec::new(),
+            }
+        }
+        out
+    }
+
+    /// The mutations this statement makes; `default_ts` is the batch's or
+    /// the request's timestamp (micros).
+    pub fn mutations(&self, ctx: &EvalCtx<'_>, default_ts: i64, out: &mut Vec<Mutation>) -> Result<(), ErrorResponse> {
+        let table = &*self.table;
+        let ts = match &self.timestamp {
+            Some(t) => eval_i64(t, ctx, "timestamp")?.unwrap_or(default_ts),
+            None => default_ts,
+        };
+        if ts == i64::MIN {
+            return Err(invalid("Invalid timestamp"));
+        }
+        let ttl = match &self.ttl {
+            Some(t) => match eval_i32(t, ctx, "ttl")? {
+                Some(v) if v < 0 => return Err(invalid(format!("A TTL must be greater or equal to 0, but was {v}"))),
+                Some(v) if v > MAX_TTL => return Err(invalid(format!("ttl is too large. requested ({v}) maximum ({MAX_TTL})"))),
+                Some(v) => v,
+                None => table.options.default_time_to_live,
+            },
+            None => table.options.default_time_to_live,
+        };
+        let now = now_seconds(ctx.now_micros);
+        let expiry = if ttl > 0 { now.saturating_add(ttl) } else { 0 };
+        let keys = self.restrictions.partition_keys(table, ctx)?;
+        let schema = engine_schema(table);
+        let needs_clustering = table.clustering_key_len > 0 && !self.static_only;
+
+        let clusterings: Vec<Clustering> = if self.kind != Kind::Delete && needs_clustering {
+            let c = self.restrictions.full_clusterings(table, ctx)?;
+            for ck in &c {
+                if ck.len() != table.clustering_key_len {
+                    return Err(invalid("Some clustering keys are missing"));
+                }
+            }
+            c
+        } else {
+            Vec::new()
+        };
+
+        for comps in keys {
+            let key = partition_key(&comps)?;
+            let mut upd = PartitionUpdate::new(key);
+            match self.kind {
+                Kind::Insert | Kind::Update => {
+                    let (static_cells, regular_cells) = self.cells(ctx, ts, ttl, expiry, now)?;
+                    if !static_cells.is_empty() {
+                        upd.static_row = Some(Row { liveness: None, deletion: None, columns: static_cells });
+                    }
+                    let liveness = (self.kind == Kind::Insert).then_some(LivenessInfo { timestamp: ts, ttl, expiry });
+                    if !self.static_only {
+                        let cks = if needs_clustering { clusterings.clone() } else { vec![Vec::new()] };
+                        for ck in cks {
+                            upd.rows.push((ck, Row { liveness, deletion: None, columns: regular_cells.clone() }));
+                        }
+                    }
+                }
+                Kind::Delete => {
+                    let deletion = DeletionTime { timestamp: ts, local_deletion_time: now };
+                    if self.ops.is_empty() {
+                        if !self.restrictions.has_clustering_restrictions {
+                            upd.tombstone = Some(deletion);
+                        } else {
+                            let ranges = self.restrictions.clustering_ranges(table, &schema, ctx)?;
+                            for r in ranges {
+                                match (&r.start, &r.end) {
+                                    (engine::mutation::Bound::Inclusive(a), engine::mutation::Bound::Inclusive(b))
+                                        if a == b && a.len() == table.clustering_key_len =>
+                                    {
+                                        upd.rows.push((a.clone(), Row { liveness: None, deletion: Some(deletion), columns: Vec::new() }));
+                                    }
+                                    _ => upd.range_tombstones.push(RangeTombstone { range: r, deletion }),
+                                }
+                            }
+                        }
+                    } else {
+                        let (static_cells, regular_cells) = self.cells(ctx, ts, 0, 0, now)?;
+                        if !static_cells.is_empty() {
+                            upd.static_row = Some(Row { liveness: None, deletion: None, columns: static_cells });
+                        }
+                        if !regular_cells.is_empty() {
+                            let cks = if table.clustering_key_len > 0 {
+                                let c = self.restrictions.full_clusterings(table, ctx)?;
+                                if c.iter().any(|c| c.len() != table.clustering_key_len) {
+                                    return Err(invalid("Range deletions are not supported for specific columns"));
+                                }
+                                c
+                            } else {
+                                vec![Vec::new()]
+                            };
+                            for ck in cks {
+                                upd.rows.push((ck, Row { liveness: None, deletion: None, columns: regular_cells.clone() }));
+                            }
+                        }
+                    }
+                }
+            }
+            upd.rows.sort_by(|a, b| schema.compare_clustering(&a.0, &b.0));
+            upd.rows.dedup_by(|a, b| schema.compare_clustering(&a.0, &b.0).is_eq());
+            out.push(Mutation { table: table.id, update: upd });
+        }
+        Ok(())
+    }
+
+    /// Builds the (static, regular) column data of this statement.
+    fn cells(&self, ctx: &EvalCtx<'_>, ts: i64, ttl: i32, expiry: i32, now: i32) -> Result<(Vec<(u32, ColumnData)>, Vec<(u32, ColumnData)>), ErrorResponse> {
+        let table = &*self.table;
+        let mut st = Vec::new();
+        let mut reg = Vec::new();
+        let live = |v: Bytes| Cell { timestamp: ts, ttl, expiry, value: Some(v) };
+        let dead = Cell { timestamp: ts, ttl: 0, expiry: now, value: None };
+        for (idx, op) in &self.ops {
+            let col = &table.columns[*idx];
+            let multi = is_multi_cell(&col.ty);
+            let data = match op {
+                Op::Set(t) => match eval(t, &col.ty, ctx)? {
+                    Evaluated::Unset => continue,
+                    Evaluated::Null if multi => ColumnData::Complex { tombstone: Some(DeletionTime { timestamp: ts - 1, local_deletion_time: now }), cells: Vec::new() },
+                    Evaluated::Null => ColumnData::Simple(dead.clone()),
+                    Evaluated::Value(v) if multi => ColumnData::Complex {
+                        tombstone: Some(DeletionTime { timestamp: ts - 1, local_deletion_time: now }),
+                        cells: collection_cells(&col.ty, &v, ts, ttl, expiry, ctx.now_micros, false)?,
+                    },
+                    Evaluated::Value(v) => {
+                        if col.ty == ColumnType::Counter {
+                            return Err(invalid(format!("Cannot set the value of counter column {} (counters can only be incremented/decremented, not set)", col.name)));
+                        }
+                        ColumnData::Simple(live(v))
+                    }
+                },
+                Op::Append(t) | Op::Prepend(t) => {
+                    if !multi {
+                        if col.ty == ColumnType::Counter {
+                            return Err(invalid("Counter updates are not supported by Tessera yet"));
+                        }
+                        return Err(invalid(format!("Invalid operation ({} = {} + ?) for non list/set/map column {}", col.name, col.name, col.name)));
+                    }
+                    match eval(t, &col.ty, ctx)? {
+                        Evaluated::Unset => continue,
+                        Evaluated::Null => continue,
+                        Evaluated::Value(v) => ColumnData::Complex { tombstone: None, cells: collection_cells(&col.ty, &v, ts, ttl, expiry, ctx.now_micros, matches!(op, Op::Prepend(_)))? },
+                    }
+                }
+                Op::Remove(t) => {
+                    if !multi {
+                        return Err(invalid(format!("Invalid operation ({} = {} - ?) for non list/set/map column {}", col.name, col.name, col.name)));
+                    }
+                    let rm_ty = match &col.ty {
+                        ColumnType::Map(k, _) => ColumnType::Set(k.clone()),
+                        other => other.clone(),
+                    };
+                    match eval(t, &rm_ty, ctx)? {
+                        Evaluated::Value(v) => {
+                            if let ColumnType::List(_) = col.ty {
+                                return Err(invalid("Removing elements by value from a non-frozen list requires a read; not supported yet"));
+                            }
+                            let items = split_collection(&v).ok_or_else(|| invalid("Invalid collection value"))?;
+                            ColumnData::Complex { tombstone: None, cells: items.into_iter().map(|p| (p, dead.clone())).collect() }
+                        }
+                        _ => continue,
+                    }
+                }
+                Op::SetElement(k, v) => match &col.ty {
+                    ColumnType::Map(kt, vt) => {
+                        let key = match eval(k, kt, ctx)? {
+                            Evaluated::Value(b) => b,
+                            _ => return Err(invalid(format!("Invalid null map key for column {}", col.name))),
+                        };
+                        let cell = match eval(v, vt, ctx)? {
+                            Evaluated::Value(b) => live(b),
+                            Evaluated::Null => dead.clone(),
+                            Evaluated::Unset => continue,
+                        };
+                        ColumnData::Complex { tombstone: None, cells: vec![(key, cell)] }
+                    }
+                    ColumnType::List(_) => return Err(invalid("Setting a list element by index requires a read; not supported yet")),
+                    _ => return Err(invalid(format!("Invalid operation ({}[?] = ?) for non list/map column {}", col.name, col.name))),
+                },
+                Op::SetField(i, v) => {
+                    let ColumnType::Udt { fields, .. } = &col.ty else {
+                        return Err(invalid(format!("Invalid field update on frozen UDT column {}", col.name)));
+                    };
+                    let cell = match eval(v, &fields[*i].1, ctx)? {
+                        Evaluated::Value(b) => live(b),
+                        Evaluated::Null => dead.clone(),
+                        Evaluated::Unset => continue,
+                    };
+                    ColumnData::Complex { tombstone: None, cells: vec![(Bytes::copy_from_slice(&(*i as u16).to_be_bytes()), cell)] }
+                }
+                Op::Delete => {
+                    if multi {
+                        ColumnData::Complex { tombstone: Some(DeletionTime { timestamp: ts, local_deletion_time: now }), cells: Vec::new() }
+                    } else {
+                        ColumnData::Simple(dead.clone())
+                    }
+                }
+                Op::DeleteElement(k) => match &col.ty {
+                    ColumnType::Map(kt, _) | ColumnType::Set(kt) => match eval(k, kt, ctx)? {
+                        Evaluated::Value(b) => ColumnData::Complex { tombstone: None, cells: vec![(b, dead.clone())] },
+                        _ => return Err(invalid(format!("Invalid null value for {} key", col.name))),
+                    },
+                    _ => return Err(invalid(format!("Invalid element deletion on column {}", col.name))),
+                },
+                Op::DeleteField(i) => ColumnData::Complex { tombstone: None, cells: vec![(Bytes::copy_from_slice(&(*i as u16).to_be_bytes()), dead.clone())] },
+            };
+            let target = if col.kind == ColumnKind::Static { &mut st } else { &mut reg };
+            match target.iter_mut().find(|(id, _)| *id == col.id) {
+                Some((_, existing)) => engine::reconcile::merge_column(existing, &data),
+                None => target.push((col.id, data)),
+            }
+        }
+        st.sort_by_key(|(id, _)| *id);
+        reg.sort_by_key(|(id, _)| *id);
+        Ok((st, reg))
+    }
+}
+
+fn undefined(table: &TableMetadata, name: &str) -> ErrorResponse {
+    invalid(format!("Undefined column name {name} in table {}.{}", table.keyspace, table.name))
+}
+
+fn reject_lwt(if_not_exists: bool, if_exists: bool, conditions: &[ast::Condition]) -> Result<(), ErrorResponse> {
+    if if_not_exists || if_exists || !conditions.is_empty() {
+        return Err(invalid("Conditional updates (lightweight transactions) are not supported by Tessera yet"));
+    }
+    Ok(())
+}
+
+fn note_op(binds: &mut BindCollector<'_>, name: &str, ty: &ColumnType, op: &Op) -> Result<(), ErrorResponse> {
+    match op {
+        Op::Set(t) | Op::Append(t) | Op::Prepend(t) => binds.note(t, name, ty),
+        Op::Remove(t) => match ty {
+            ColumnType::Map(k, _) => binds.note(t, name, &ColumnType::Set(k.clone())),
+            _ => binds.note(t, name, ty),
+        },
+        Op::SetElement(k, v) => match unfrozen(ty) {
+            ColumnType::Map(kt, vt) => {
+                binds.note(k, &format!("key({name})"), kt);
+                binds.note(v, &format!("value({name})"), vt);
+            }
+            ColumnType::List(vt) => {
+                binds.note(k, &format!("idx({name})"), &ColumnType::Int);
+                binds.note(v, &format!("value({name})"), vt);
+            }
+            _ => return Err(invalid(format!("Invalid operation ({name}[?] = ?) for non list/map column {name}"))),
+        },
+        Op::SetField(i, t) => {
+            if let ColumnType::Udt { fields, .. } = unfrozen(ty) {
+                binds.note(t, &fields[*i].0, &fields[*i].1);
+            }
+        }
+        Op::DeleteElement(k) => match unfrozen(ty) {
+            ColumnType::Map(kt, _) | ColumnType::Set(kt) => binds.note(k, &format!("key({name})"), kt),
+            ColumnType::List(_) => binds.note(k, &format!("idx({name})"), &ColumnType::Int),
+            _ => return Err(invalid(format!("Invalid element deletion on non-collection column {name}"))),
+        },
+        Op::Delete | Op::DeleteField(_) => {}
+    }
+    Ok(())
+}
+
+fn using(u: &ast::Using, binds: &mut BindCollector<'_>, _table: &TableMetadata) -> Result<(Option<Term>, Option<Term>), ErrorResponse> {
+    if let Some(t) = &u.timestamp {
+        binds.note(t, "[timestamp]", &ColumnType::BigInt);
+    }
+    if let Some(t) = &u.ttl {
+        binds.note(t, "[ttl]", &ColumnType::Int);
+    }
+    if let Some(t) = &u.timeout {
+        binds.note(t, "[timeout]", &ColumnType::Duration);
+    }
+    Ok((u.timestamp.clone(), u.ttl.clone()))
+}
+
+/// Restrictions of UPDATE/DELETE: the whole partition key by `=`/`IN`, the
+/// clustering key by `=`/`IN` (DELETE of whole rows may use a prefix or a
+/// slice), nothing else.
+fn where_for_write(table: &TableMetadata, rels: &[Relation], binds: &mut BindCollector<'_>, static_only: bool, row_delete: bool) -> Result<Restrictions, ErrorResponse> {
+    let r = Restrictions::analyze(table, rels, binds)?;
+    if let Some(f) = r.filters.iter().find(|f| matches!(table.columns[f.column].kind, ColumnKind::Regular | ColumnKind::Static)) {
+        return Err(invalid(format!("Non PRIMARY KEY columns found in where clause: {}", table.columns[f.column].name)));
+    }
+    match &r.partition {
+        PartitionRestriction::Keys(_) => {}
+        PartitionRestriction::Token { .. } => return Err(invalid("Only EQ and IN relation are supported on the partition key (unless you use the token() function)")),
+        PartitionRestriction::None => {
+            let missing: Vec<&str> = table.partition_key().iter().map(|c| c.name.as_str()).collect();
+            if r.filters.iter().any(|f| matches!(table.columns[f.column].kind, ColumnKind::PartitionKey(_)) && f.op != Operator::Eq && f.op != Operator::In) {
+                return Err(invalid("Only EQ and IN relation are supported on the partition key (unless you use the token() function)"));
+            }
+            return Err(invalid(format!("Some partition key parts are missing: {}", missing.join(", "))));
+        }
+    }
+    if !r.filters.is_empty() {
+        let f = &r.filters[0];
+        return Err(invalid(format!("PRIMARY KEY column \"{}\" cannot be restricted as preceding column is not restricted", table.columns[f.column].name)));
+    }
+    let eq_prefix = r.clustering.multi_eq.as_ref().map(|(n, _)| *n).unwrap_or(r.clustering.prefix.len());
+    let full = eq_prefix == table.clustering_key_len && r.clustering.slice.is_none() && r.clustering.multi_slice.is_none();
+    if static_only {
+        if r.has_clustering_restrictions && !full {
+            return Err(invalid("Invalid restrictions on clustering columns since the UPDATE statement modifies only static columns"));
+        }
+    } else if !full && !row_delete {
+        let missing: Vec<&str> = table.clustering_key()[eq_prefix..].iter().map(|c| c.name.as_str()).collect();
+        return Err(invalid(format!("Some clustering keys are missing: {}", missing.join(", "))));
+    }
+    Ok(r)
+}
+
+/// Cells of a non-frozen collection value (list: time-ordered paths).
+fn collection_cells(ty: &ColumnType, v: &[u8], ts: i64, ttl: i32, expiry: i32, now_micros: i64, prepend: bool) -> Result<Vec<(Bytes, Cell)>, ErrorResponse> {
+    let live = |b: Bytes| Cell { timestamp: ts, ttl, expiry, value: Some(b) };
+    let bad = || invalid("Invalid collection value");
+    Ok(match ty {
+        ColumnType::List(_) => {
+            let items = split_collection(v).ok_or_else(bad)?;
+            let n = items.len() as u64;
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| (list_path(now_micros, i as u64, n, prepend), live(item)))
+                .collect()
+        }
+        ColumnType::Set(e) => {
+            let mut items = split_collection(v).ok_or_else(bad)?;
+            let kt = key_type(e);
+            items.sort_by(|a, b| kt.compare(a, b));
+            items.dedup_by(|a, b| kt.compare(a, b).is_eq());
+            items.into_iter().map(|p| (p, live(Bytes::new()))).collect()
+        }
+        ColumnType::Map(k, _) => {
+            let flat = split_map(v).ok_or_else(bad)?;
+            let kt = key_type(k);
+            let mut pairs = flat;
+            pairs.sort_by(|a, b| kt.compare(&a.0, &b.0));
+            pairs.dedup_by(|a, b| kt.compare(&a.0, &b.0).is_eq());
+            pairs.into_iter().map(|(k, v)| (k, live(v))).collect()
+        }
+        ColumnType::Udt { .. } => {
+            let fields = super::restrictions::split_tuple_fields(v).ok_or_else(bad)?;
+            fields
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, f)| f.map(|f| (Bytes::copy_from_slice(&(i as u16).to_be_bytes()), live(f))))
+                .collect()
+        }
+        _ => return Err(bad()),
+    })
+}
+
+/// A list cell path: 16 bytes ordering appends after everything before
+/// them and prepends before.
+fn list_path(now_micros: i64, i: u64, n: u64, prepend: bool) -> Bytes {
+    let t = now_micros.max(0) as u64;
+    let hi = if prepend { (1u64 << 62) - t } else { (1u64 << 62) + t };
+    let lo = if prepend { u64::MAX - (n - i) } else { i };
+    let mut b = Vec::with_capacity(16);
+    b.extend_from_slice(&hi.to_be_bytes());
+    b.extend_from_slice(&lo.to_be_bytes());
+    Bytes::from(b)
+}
+
+/// Splits a serialised map into (key, value) pairs.
+pub fn split_map(b: &[u8]) -> Option<Vec<(Bytes, Bytes)>> {
+    let n = i32::from_be_bytes(b.get(0..4)?.try_into().ok()?);
+    if n < 0 {
+        return None;
+    }
+    let mut pos = 4;
+    let mut out = Vec::new();
+    let next = |pos: &mut usize| -> Option<Bytes> {
+        let len = i32::from_be_bytes(b.get(*pos..*pos + 4)?.try_into().ok()?);
+        *pos += 4;
+        if len < 0 {
+            return None;
+        }
+        let s = Bytes::copy_from_slice(b.get(*pos..*pos + len as usize)?);
+        *pos += len as usize;
+        Some(s)
+    };
+    for _ in 0..n {
+        let k = next(&mut pos)?;
+        let v = next(&mut pos)?;
+        out.push((k, v));
+    }
+    (pos == b.len()).then_some(out)
+}

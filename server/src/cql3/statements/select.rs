@@ -1,0 +1,714 @@
+//! SELECT: restrictions → partitions and clustering ranges → rows →
+//! selection, with LIMIT, PER PARTITION LIMIT, ORDER BY, DISTINCT, JSON,
+//! aggregates and paging.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use engine::mutation::{Bound, Clustering, ClusteringRange, PartitionKey, PartitionUpdate};
+use engine::read::{ReadCommand, ScanBound, TokenRange};
+use engine::schema::TableSchema;
+use proto::consistency::Consistency;
+use proto::error::ErrorResponse;
+use proto::value::ColumnType;
+
+use super::restrictions::{split_collection, Filter, PartitionRestriction, Restrictions};
+use super::selection::{CompiledSelection, RowRef};
+use super::{engine_schema, key_type, now_seconds, partition_key, BindCollector, ColumnSpec, ResultSet};
+use crate::cql3::ast::{self, Operator, Term};
+use crate::cql3::eval::{eval, eval_i32, EvalCtx, Evaluated};
+use crate::cql3::values;
+use crate::schema::{ColumnKind, TableMetadata};
+use crate::service::storage_proxy::StorageProxy;
+
+/// A prepared SELECT.
+#[derive(Debug)]
+pub struct SelectStatement {
+    pub table: Arc<TableMetadata>,
+    engine: TableSchema,
+    restrictions: Restrictions,
+    selection: CompiledSelection,
+    /// The columns of the result (one `[json]` column for SELECT JSON).
+    pub result_columns: Vec<ColumnSpec>,
+    reversed: bool,
+    /// ORDER BY with IN over several partitions: sort in memory.
+    order_in_memory: bool,
+    limit: Option<Term>,
+    per_partition_limit: Option<Term>,
+    distinct: bool,
+    json: bool,
+    group_by: usize,
+}
+
+fn invalid(m: impl Into<String>) -> ErrorResponse {
+    ErrorResponse::invalid(m)
+}
+
+/// Where a paged query resumes.
+#[derive(Debug, Clone, PartialEq)]
+struct PagingState {
+    key: Bytes,
+    /// Resume after this clustering of `key`; `None`: after the whole partition.
+    clustering: Option<Clustering>,
+    remaining: i32,
+    remaining_in_partition: i32,
+}
+
+impl PagingState {
+    fn encode(&self) -> Bytes {
+        let mut out = vec![1u8];
+        out.extend_from_slice(&self.remaining.to_be_bytes());
+        out.extend_from_slice(&self.remaining_in_partition.to_be_bytes());
+        out.extend_from_slice(&(self.key.len() as u32).to_be_bytes());
+        out.extend_from_slice(&self.key);
+        match &self.clustering {
+            None => out.push(0),
+            Some(c) => {
+                out.push(1);
+                out.extend_from_slice(&(c.len() as u16).to_be_bytes());
+                for part in c {
+                    out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+                    out.extend_from_slice(part);
+                }
+            }
+        }
+        Bytes::from(out)
+    }
+
+    fn decode(b: &[u8]) -> Option<PagingState> {
+        let mut r = Cursor { b, pos: 0 };
+        if r.take(1)?[0] != 1 {
+            return None;
+        }
+        let remaining = i32::from_be_bytes(r.take(4)?.try_into().ok()?);
+        let remaining_in_partition = i32::from_be_bytes(r.take(4)?.try_into().ok()?);
+        let klen = u32::from_be_bytes(r.take(4)?.try_into().ok()?) as usize;
+        let key = Bytes::copy_from_slice(r.take(klen)?);
+        let clustering = match r.take(1)?[0] {
+            0 => None,
+            1 => {
+                let n = u16::from_be_bytes(r.take(2)?.try_into().ok()?);
+                let mut c = Vec::new();
+                for _ in 0..n {
+                    let len = u32::from_be_bytes(r.take(4)?.try_into().ok()?) as usize;
+                    c.push(Bytes::copy_from_slice(r.take(len)?));
+                }
+                Some(c)
+            }
+            _ => return None,
+        };
+        (r.pos == b.len()).then_some(PagingState { key, clustering, remaining, remaining_in_partition })
+    }
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+}
+
+/// Options of one execution.
+pub struct SelectOptions<'a> {
+    pub ctx: EvalCtx<'a>,
+    pub consistency: Consistency,
+    pub page_size: Option<usize>,
+    pub paging_state: Option<&'a [u8]>,
+}
+
+impl SelectStatement {
+    pub fn prepare(
+        table: Arc<TableMetadata>,
+        stmt: &ast::Select,
+        binds: &mut BindCollector<'_>,
+    ) -> Result<SelectStatement, ErrorResponse> {
+        let restrictions = Restrictions::analyze(&table, &stmt.where_clause, binds)?;
+        if restrictions.needs_filtering && !stmt.allow_filtering && !table.is_virtual {
+            if let Some((col, prev)) = restrictions.first_filtered_clustering(&table) {
+                if matches!(restrictions.partition, PartitionRestriction::Keys(_)) && !prev.is_empty() {
+                    return Err(invalid(format!(
+                        "PRIMARY KEY column \"{col}\" cannot be restricted as preceding column \"{prev}\" is not restricted"
+                    )));
+                }
+            }
+            return Err(invalid(
+                "Cannot execute this query as it might involve data filtering and thus may have unpredictable performance. If you want to execute this query despite the performance unpredictability, use ALLOW FILTERING",
+            ));
+        }
+        let selection = CompiledSelection::compile(&table, &stmt.selection)?;
+        if stmt.distinct {
+            for (sel, spec) in &selection.items {
+                if let super::selection::Sel::Column(i) = sel {
+                    if !matches!(table.columns[*i].kind, ColumnKind::PartitionKey(_) | ColumnKind::Static) {
+                        return Err(invalid(format!(
+                            "SELECT DISTINCT queries must only request partition key columns and/or static columns (not {})",
+                            spec.name
+                        )));
+                    }
+                }
+            }
+            if selection.is_wildcard {
+                return Err(invalid("SELECT DISTINCT queries must only request partition key columns and/or static columns (not *)"));
+            }
+        }
+        // ORDER BY: clustering columns only, in declared order, all one way.
+        let mut reversed = false;
+        let mut order_in_memory = false;
+        if !stmt.order_by.is_empty() {
+            if !matches!(restrictions.partition, PartitionRestriction::Keys(_)) {
+                return Err(invalid("ORDER BY is only supported when the partition key is restricted by an EQ or an IN."));
+            }
+            let ck = table.clustering_key();
+            let mut dir: Option<bool> = None;
+            for (i, (name, desc)) in stmt.order_by.iter().enumerate() {
+                let Some(col) = table.column(name) else {
+                    return Err(invalid(format!("Undefined column name {name}")));
+                };
+                if !matches!(col.kind, ColumnKind::Clustering(_)) {
+                    return Err(invalid(format!("Order by on unknown column {name}")));
+                }
+                if ck.get(i).map(|c| &c.name) != Some(name) {
+                    return Err(invalid("Order by currently only supports the ordering of columns following their declared order in the PRIMARY KEY"));
+                }
+                let col_desc = col.order == crate::schema::ClusteringOrder::Desc;
+                let rev = *desc != col_desc;
+                if dir.is_some_and(|d| d != rev) {
+                    return Err(invalid("Unsupported order by relation"));
+                }
+                dir = Some(rev);
+            }
+            reversed = dir.unwrap_or(false);
+            if let PartitionRestriction::Keys(sets) = &restrictions.partition {
+                order_in_memory = sets.iter().any(|s| !matches!(s, super::restrictions::ValueSet::Eq(_)));
+            }
+        }
+        let group_by = stmt.group_by.len();
+        for (i, name) in stmt.group_by.iter().enumerate() {
+            if table.columns.get(i).map(|c| &c.name) != Some(name) {
+                return Err(invalid("Group by currently only support groups of columns following their declared order in the PRIMARY KEY"));
+            }
+            if i >= table.partition_key_len + table.clustering_key_len {
+                return Err(invalid(format!("Group by is only supported on primary key columns, got {name}")));
+            }
+        }
+        if group_by > 0 && group_by < table.partition_key_len {
+            return Err(invalid("Group by is not supported on only a part of the partition key"));
+        }
+        if let Some(t) = &stmt.limit {
+            binds.note(t, "[limit]", &ColumnType::Int);
+        }
+        if let Some(t) = &stmt.per_partition_limit {
+            binds.note(t, "[per_partition_limit]", &ColumnType::Int);
+        }
+        if let Some(t) = &stmt.using.timeout {
+            binds.note(t, "[timeout]", &ColumnType::Duration);
+        }
+        let result_columns = if stmt.json {
+            vec![ColumnSpec {
+                keyspace: table.keyspace.clone(),
+                table: table.name.clone(),
+                name: "[json]".to_string(),
+                ty: ColumnType::Text,
+            }]
+        } else {
+            selection.items.iter().map(|(_, s)| s.clone()).collect()
+        };
+        Ok(SelectStatement {
+            engine: engine_schema(&table),
+            table,
+            restrictions,
+            selection,
+            result_columns,
+            reversed,
+            order_in_memory,
+            limit: stmt.limit.clone(),
+            per_partition_limit: stmt.per_partition_limit.clone(),
+            distinct: stmt.distinct,
+            json: stmt.json,
+            group_by,
+        })
+    }
+
+    /// Bind marker indexes of the partition key columns, when every one of
+    /// them is bound by a plain `pk = ?` (for token-aware drivers).
+    pub fn pk_bind_indexes(&self) -> Vec<u16> {
+        let PartitionRestriction::Keys(sets) = &self.restrictions.partition else { return Vec::new() };
+        let mut out = Vec::new();
+        for s in sets {
+            match s {
+                super::restrictions::ValueSet::Eq(Term::Bind(m)) => out.push(m.index as u16),
+                _ => return Vec::new(),
+            }
+        }
+        out
+    }
+
+    pub async fn execute(&self, proxy: &StorageProxy, opts: &SelectOptions<'_>) -> Result<ResultSet, ErrorResponse> {
+        let limit = match &self.limit {
+            Some(t) => match eval_i32(t, &opts.ctx, "limit")? {
+                Some(l) if l <= 0 => return Err(invalid("LIMIT must be strictly positive")),
+                l => l,
+            },
+            None => None,
+        };
+        let ppl = match &self.per_partition_limit {
+            Some(t) => match eval_i32(t, &opts.ctx, "per partition limit")? {
+                Some(l) if l <= 0 => return Err(invalid("PER PARTITION LIMIT must be strictly positive")),
+                l => l,
+            },
+            None => None,
+        };
+        let aggregate = self.selection.is_aggregate || self.group_by > 0;
+        let mut page_size = if aggregate || self.order_in_memory { None } else { opts.page_size };
+        if self.order_in_memory && opts.page_size.is_some() {
+            if let PartitionRestriction::Keys(_) = &self.restrictions.partition {
+                let keys = self.restrictions.partition_keys(&self.table, &opts.ctx)?;
+                if keys.len() > 1 {
+                    return Err(invalid("Cannot page queries with both ORDER BY and a IN restriction on the partition key; you must either remove the ORDER BY or the IN and sort client side, or disable paging for this query"));
+                }
+            }
+            page_size = None;
+        }
+        let state = match opts.paging_state {
+            Some(b) if !b.is_empty() => Some(PagingState::decode(b).ok_or_else(|| ErrorResponse::protocol("Invalid value for the paging state"))?),
+            _ => None,
+        };
+        let mut out = Collector {
+            stmt: self,
+            rows: Vec::new(),
+            sort_keys: Vec::new(),
+            remaining: state.as_ref().map(|s| s.remaining).unwrap_or(limit.unwrap_or(i32::MAX)),
+            page_left: page_size.map(|p| p.min(i32::MAX as usize) as i32).unwrap_or(i32::MAX),
+            ppl,
+            last: None,
+            agg: if aggregate { Some(self.selection.new_aggregates()) } else { None },
+            group_key: None,
+            now: now_seconds(opts.ctx.now_micros),
+            ctx: &opts.ctx,
+        };
+        let ranges = self.restrictions.clustering_ranges(&self.table, &self.engine, &opts.ctx)?;
+        let cmd_base = ReadCommand { ranges, reversed: self.reversed, row_limit: None, now: out.now };
+
+        let mut exhausted = true;
+        if self.table.is_virtual {
+            let parts = proxy.virtual_partitions(&self.table)?;
+            let keys = match &self.restrictions.partition {
+                PartitionRestriction::Keys(_) => Some(
+                    self.restrictions
+                        .partition_keys(&self.table, &opts.ctx)?
+                        .iter()
+                        .map(|k| partition_key(k).map(|pk| pk.key))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+                _ => None,
+            };
+            let mut started = state.is_none();
+            for p in parts {
+                if let Some(keys) = &keys {
+                    if !keys.contains(&p.key.key) {
+                        continue;
+                    }
+                }
+                if !started {
+                    if state.as_ref().is_some_and(|s| s.key == p.key.key) {
+                        started = true;
+                    }
+                    continue;
+                }
+                let p = self.slice_virtual(p, &cmd_base);
+                if !out.partition(&p)? {
+                    exhausted = false;
+                    break;
+                }
+            }
+        } else {
+            let ks = proxy.keyspace(&self.table.keyspace)?;
+            match &self.restrictions.partition {
+                PartitionRestriction::Keys(_) => {
+                    let mut keys = Vec::new();
+                    for comps in self.restrictions.partition_keys(&self.table, &opts.ctx)? {
+                        keys.push((partition_key(&comps)?, comps));
+                    }
+                    let mut start = 0;
+                    let mut resume: Option<Clustering> = None;
+                    if let Some(s) = &state {
+                        match keys.iter().position(|(k, _)| k.key == s.key) {
+                            Some(i) if s.clustering.is_some() => {
+                                start = i;
+                                resume = s.clustering.clone();
+                                out.ppl = ppl.map(|_| s.remaining_in_partition);
+                            }
+                            Some(i) => start = i + 1,
+                            None => start = keys.len(),
+                        }
+                    }
+                    for (i, (key, _)) in keys.iter().enumerate().skip(start) {
+                        if out.full() {
+                            exhausted = false;
+                            break;
+                        }
+                        let mut cmd = cmd_base.clone();
+                        if i == start {
+                            if let Some(c) = &resume {
+                                cmd.ranges = resume_ranges(&self.engine, &cmd.ranges, c, self.reversed);
+                            }
+                        } else {
+                            out.ppl = ppl;
+                        }
+                        cmd.row_limit = out.row_limit();
+                        let p = proxy.read_partition(&ks, &self.table, key, &cmd, opts.consistency).await?;
+                        if let Some(p) = p {
+                            if !out.partition(&p)? {
+                                exhausted = false;
+                                break;
+                            }
+                        }
+                    }
+                }
+                PartitionRestriction::Token { .. } | PartitionRestriction::None => {
+                    let mut range = self.token_range(&opts.ctx)?;
+                    let mut first_resume: Option<Clustering> = None;
+                    if let Some(s) = &state {
+                        let token = crate::dht::murmur3::murmur3_token(&s.key);
+                        range.start = ScanBound::Key { token, key: s.key.clone(), inclusive: s.clustering.is_some() };
+                        first_resume = s.clustering.clone();
+                        out.ppl = ppl.map(|_| s.remaining_in_partition);
+                    }
+                    'scan: loop {
+                        if out.full() {
+                            exhausted = false;
+                            break;
+                        }
+                        let batch = 128usize.min(out.page_left.max(1) as usize + 1);
+                        let mut cmd = cmd_base.clone();
+                        cmd.row_limit = if self.restrictions.filters.is_empty() && !aggregate { out.row_limit() } else { None };
+                        let parts = proxy.scan(&ks, &self.table, &range, &cmd, batch, opts.consistency).await?;
+                        let n = parts.len();
+                        for mut p in parts {
+                            range.start = ScanBound::Key { token: p.key.token, key: p.key.key.clone(), inclusive: false };
+                            if let Some(c) = first_resume.take() {
+                                if state.as_ref().is_some_and(|s| s.key == p.key.key) {
+                                    let rr = resume_ranges(&self.engine, &cmd_base.ranges, &c, self.reversed);
+                                    p.rows.retain(|(ck, _)| rr.iter().any(|r| self.engine.range_contains(r, ck)));
+                                    if rr.is_empty() {
+                                        p.static_row = None;
+                                    }
+                                }
+                            } else {
+                                out.ppl = ppl;
+                            }
+                            if !out.partition(&p)? {
+                                exhausted = false;
+                                break 'scan;
+                            }
+                        }
+                        if n < batch {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        out.finish(exhausted)
+    }
+
+    fn token_range(&self, ctx: &EvalCtx<'_>) -> Result<TokenRange, ErrorResponse> {
+        let PartitionRestriction::Token { start, end } = &self.restrictions.partition else {
+            return Ok(TokenRange::full());
+        };
+        let tok = |b: &Option<(Term, bool)>| -> Result<Option<(i64, bool)>, ErrorResponse> {
+            let Some((t, incl)) = b else { return Ok(None) };
+            match eval(t, &ColumnType::BigInt, ctx)? {
+                Evaluated::Value(v) if v.len() == 8 => Ok(Some((i64::from_be_bytes(v[..].try_into().unwrap_or([0; 8])), *incl))),
+                _ => Err(invalid("Invalid token value")),
+            }
+        };
+        let s = tok(start)?;
+        let e = tok(end)?;
+        Ok(TokenRange {
+            start: match s {
+                None => ScanBound::Unbounded,
+                Some((t, inclusive)) => ScanBound::Token { token: t, inclusive },
+            },
+            end: match e {
+                None => ScanBound::Unbounded,
+                Some((t, inclusive)) => ScanBound::Token { token: t, inclusive },
+            },
+        })
+    }
+
+    fn slice_virtual(&self, mut p: PartitionUpdate, cmd: &ReadCommand) -> PartitionUpdate {
+        p.rows.retain(|(c, _)| cmd.ranges.iter().any(|r| self.engine.range_contains(r, c)));
+        if cmd.reversed {
+            p.rows.reverse();
+        }
+        p
+    }
+}
+
+/// Narrows `ranges` to what comes after clustering `after` in query order.
+fn resume_ranges(schema: &TableSchema, ranges: &[ClusteringRange], after: &Clustering, reversed: bool) -> Vec<ClusteringRange> {
+    let mut out = Vec::new();
+    for r in ranges {
+        let mut r = r.clone();
+        if !reversed {
+            if schema.compare_to_start(after, &r.start).is_gt() {
+                r.start = Bound::Exclusive(after.clone());
+            }
+        } else if schema.compare_to_end(after, &r.end).is_lt() {
+            r.end = Bound::Exclusive(after.clone());
+        }
+        if !schema.range_is_empty(&r) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+struct Collector<'s, 'c> {
+    stmt: &'s SelectStatement,
+    rows: Vec<Vec<Option<Bytes>>>,
+    /// For in-memory ORDER BY: the clustering of each row.
+    sort_keys: Vec<Clustering>,
+    remaining: i32,
+    page_left: i32,
+    ppl: Option<i32>,
+    last: Option<(Bytes, Option<Clustering>)>,
+    agg: Option<Vec<super::selection::AggState>>,
+    group_key: Option<Vec<Bytes>>,
+    now: i32,
+    ctx: &'c EvalCtx<'c>,
+}
+
+impl Collector<'_, '_> {
+    fn full(&self) -> bool {
+        self.remaining <= 0 || self.page_left <= 0
+    }
+
+    fn row_limit(&self) -> Option<usize> {
+        if !self.stmt.restrictions.filters.is_empty() || self.agg.is_some() {
+            return None;
+        }
+        let mut l = self.remaining.min(self.page_left);
+        if let Some(p) = self.ppl {
+            l = l.min(p);
+        }
+        if self.stmt.distinct {
+            l = 1;
+        }
+        Some(l.max(0) as usize)
+    }
+
+    /// Adds a partition's rows; false once the page or limit is full.
+    fn partition(&mut self, p: &PartitionUpdate) -> Result<bool, ErrorResponse> {
+        let table = &*self.stmt.table;
+        let pk_parts = split_pk(table, &p.key.key);
+        let mut emitted_in_partition = 0;
+        let only_static = p.rows.is_empty() || self.stmt.distinct;
+        if only_static {
+            // A partition with no rows shows its static row, unless the query
+            // restricts clustering columns.
+            let show = self.stmt.distinct
+                || (p.static_row.is_some() && !self.stmt.restrictions.has_clustering_restrictions);
+            if show && !(self.stmt.distinct && p.rows.is_empty() && p.static_row.is_none()) {
+                let r = RowRef { pk: &pk_parts, token: p.key.token, clustering: None, static_row: p.static_row.as_ref(), row: None, now: self.now };
+                if self.matches(&r)? {
+                    self.emit(&r, &p.key, None)?;
+                }
+            }
+            return Ok(!self.full());
+        }
+        for (ck, row) in &p.rows {
+            if self.full() || self.ppl.is_some_and(|l| l <= 0) {
+                break;
+            }
+            let r = RowRef { pk: &pk_parts, token: p.key.token, clustering: Some(ck), static_row: p.static_row.as_ref(), row: Some(row), now: self.now };
+            if !self.matches(&r)? {
+                continue;
+            }
+            self.emit(&r, &p.key, Some(ck))?;
+            emitted_in_partition += 1;
+            if let Some(l) = &mut self.ppl {
+                *l -= 1;
+            }
+        }
+        let _ = emitted_in_partition;
+        if self.ppl.is_some_and(|l| l <= 0) {
+            // Partition done for PER PARTITION LIMIT purposes.
+            if let Some((_, c)) = &mut self.last {
+                *c = None;
+            }
+        }
+        Ok(!self.full())
+    }
+
+    fn emit(&mut self, r: &RowRef<'_>, key: &PartitionKey, ck: Option<&Clustering>) -> Result<(), ErrorResponse> {
+        let table = &*self.stmt.table;
+        if let Some(states) = &mut self.agg {
+            if self.stmt.group_by > 0 {
+                let gk: Vec<Bytes> = (0..self.stmt.group_by).filter_map(|i| r.value(table, i)).collect();
+                if self.group_key.as_ref().is_some_and(|g| *g != gk) {
+                    let done = std::mem::replace(states, self.stmt.selection.new_aggregates());
+                    let row = self.stmt.selection.finish_aggregates(done)?;
+                    self.rows.push(row);
+                    self.remaining -= 1;
+                }
+                self.group_key = Some(gk);
+            }
+            let states = self.agg.as_mut().expect("aggregate");
+            return self.stmt.selection.accumulate(table, r, states);
+        }
+        let row = self.stmt.selection.row(table, r)?;
+        let row = if self.stmt.json { vec![Some(self.json_row(&row)?)] } else { row };
+        self.rows.push(row);
+        if self.stmt.order_in_memory {
+            self.sort_keys.push(ck.cloned().unwrap_or_default());
+        }
+        self.remaining -= 1;
+        self.page_left -= 1;
+        self.last = Some((key.key.clone(), ck.cloned()));
+        Ok(())
+    }
+
+    fn json_row(&self, row: &[Option<Bytes>]) -> Result<Bytes, ErrorResponse> {
+        let mut s = String::from("{");
+        for (i, ((_, spec), v)) in self.stmt.selection.items.iter().zip(row).enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            let name = if spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+                spec.name.clone()
+            } else {
+                format!("\"{}\"", spec.name.replace('"', "\"\""))
+            };
+            s.push_str(&values::to_json(Some(&proto::value::CqlValue::Text(name)), &ColumnType::Text));
+            s.push_str(": ");
+            let value = match v {
+                None => None,
+                Some(b) => Some(proto::value::deserialize(&spec.ty, b).map_err(|e| ErrorResponse::server(e.to_string()))?),
+            };
+            s.push_str(&values::to_json(value.as_ref(), &spec.ty));
+        }
+        s.push('}');
+        Ok(Bytes::from(s.into_bytes()))
+    }
+
+    fn matches(&self, r: &RowRef<'_>) -> Result<bool, ErrorResponse> {
+        for f in &self.stmt.restrictions.filters {
+            if !self.filter_matches(f, r)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn filter_matches(&self, f: &Filter, r: &RowRef<'_>) -> Result<bool, ErrorResponse> {
+        let table = &*self.stmt.table;
+        let col = &table.columns[f.column];
+        let actual = r.value(table, f.column);
+        let kt = key_type(&f.value_type);
+        let eval_one = |t: &Term| -> Result<Option<Bytes>, ErrorResponse> {
+            match eval(t, &f.value_type, self.ctx)? {
+                Evaluated::Value(b) => Ok(Some(b)),
+                Evaluated::Null => Ok(None),
+                Evaluated::Unset => Err(invalid(format!("Invalid unset value for column {}", col.name))),
+            }
+        };
+        Ok(match f.op {
+            Operator::In => {
+                let Some(actual) = actual else { return Ok(false) };
+                let candidates: Vec<Bytes> = match &f.value {
+                    Term::Tuple(items) | Term::List(items) => items.iter().filter_map(|t| eval_one(t).transpose()).collect::<Result<_, _>>()?,
+                    t => {
+                        let list_ty = ColumnType::List(Box::new(f.value_type.clone()));
+                        match eval(t, &list_ty, self.ctx)? {
+                            Evaluated::Value(b) => split_collection(&b).unwrap_or_default(),
+                            _ => Vec::new(),
+                        }
+                    }
+                };
+                candidates.iter().any(|c| kt.compare(c, &actual).is_eq())
+            }
+            Operator::Contains | Operator::ContainsKey => {
+                let Some(actual) = actual else { return Ok(false) };
+                let Some(needle) = eval_one(&f.value)? else { return Ok(false) };
+                let Some(items) = split_collection(&actual) else { return Ok(false) };
+                let is_map = matches!(super::unfrozen(&col.ty), ColumnType::Map(_, _));
+                let candidates: Vec<&Bytes> = if is_map {
+                    let skip = if f.op == Operator::ContainsKey { 0 } else { 1 };
+                    items.iter().skip(skip).step_by(2).collect()
+                } else {
+                    items.iter().collect()
+                };
+                // split_collection reads [n][len][bytes]...; for maps n counts pairs.
+                candidates.iter().any(|c| kt.compare(c, &needle).is_eq())
+            }
+            op => {
+                let expected = eval_one(&f.value)?;
+                let (Some(a), Some(e)) = (actual, expected) else {
+                    return Ok(op == Operator::Neq);
+                };
+                let o = kt.compare(&a, &e);
+                match op {
+                    Operator::Eq => o.is_eq(),
+                    Operator::Neq => !o.is_eq(),
+                    Operator::Lt => o.is_lt(),
+                    Operator::Lte => o.is_le(),
+                    Operator::Gt => o.is_gt(),
+                    Operator::Gte => o.is_ge(),
+                    _ => false,
+                }
+            }
+        })
+    }
+
+    fn finish(mut self, exhausted: bool) -> Result<ResultSet, ErrorResponse> {
+        if let Some(states) = self.agg.take() {
+            if self.stmt.group_by == 0 || self.group_key.is_some() {
+                let row = self.stmt.selection.finish_aggregates(states)?;
+                self.rows.push(row);
+            }
+        }
+        if self.stmt.order_in_memory && self.rows.len() > 1 {
+            let mut idx: Vec<usize> = (0..self.rows.len()).collect();
+            let schema = &self.stmt.engine;
+            idx.sort_by(|a, b| {
+                let o = schema.compare_clustering(&self.sort_keys[*a], &self.sort_keys[*b]);
+                if self.stmt.reversed { o.reverse() } else { o }
+            });
+            let mut rows: Vec<Option<Vec<Option<Bytes>>>> = self.rows.into_iter().map(Some).collect();
+            self.rows = idx.into_iter().filter_map(|i| rows[i].take()).collect();
+        }
+        let paging_state = if !exhausted && self.remaining > 0 && self.page_left <= 0 {
+            self.last.map(|(key, clustering)| {
+                PagingState {
+                    key,
+                    clustering,
+                    remaining: self.remaining,
+                    remaining_in_partition: self.ppl.unwrap_or(i32::MAX),
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        Ok(ResultSet { columns: self.stmt.result_columns.clone(), rows: self.rows, paging_state })
+    }
+}
+
+/// Splits a serialised partition key into its components.
+pub fn split_pk(table: &TableMetadata, key: &Bytes) -> Vec<Bytes> {
+    if table.partition_key_len == 1 {
+        return vec![key.clone()];
+    }
+    match crate::dht::murmur3::split_partition_key(key, table.partition_key_len) {
+        Some(parts) => parts.into_iter().map(|p| Bytes::copy_from_slice(p)).collect(),
+        None => vec![key.clone()],
+    }
+}

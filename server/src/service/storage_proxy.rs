@@ -1,0 +1,238 @@
+//! The coordinator: decides which replicas a request needs for its
+//! consistency level, answers `Unavailable` before doing any work when too
+//! few are alive, and sends the request to the replicas.
+//!
+//! Architecture invariant: the coordinator never touches storage directly;
+//! it hands mutations and reads to the replica path (`replica_*`), which is
+//! the only code that calls the engine.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use engine::mutation::{Cell, ColumnData, Mutation, PartitionKey, PartitionUpdate, Row};
+use engine::read::{ReadCommand, TokenRange};
+use engine::Database;
+use proto::consistency::Consistency;
+use proto::error::ErrorResponse;
+use proto::value::CqlValue;
+
+use crate::schema::{ColumnKind, KeyspaceMetadata, Schema, TableMetadata};
+
+/// The node's view of itself and its peers for virtual tables.
+pub trait NodeInfoSource {
+    fn schema(&self) -> Arc<Schema>;
+    fn local_dc(&self) -> String;
+    fn virtual_rows(&self, schema: &Schema, keyspace: &str, table: &str) -> Option<Vec<Vec<Option<CqlValue>>>>;
+}
+
+/// Replication factor of a keyspace per datacenter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replication {
+    /// SimpleStrategy: one factor for the whole ring.
+    Simple(usize),
+    /// NetworkTopologyStrategy: per-DC factors.
+    PerDc(BTreeMap<String, usize>),
+    /// LocalStrategy and friends: this node only.
+    Local,
+}
+
+impl Replication {
+    pub fn of(ks: &KeyspaceMetadata) -> Replication {
+        let rf = |s: &str| crate::locator::parse_replication_factor(s).map(|r| r.full()).unwrap_or(0);
+        let class = ks.replication.class.as_str();
+        if class.ends_with("SimpleStrategy") {
+            Replication::Simple(ks.replication.options.get("replication_factor").map(|s| rf(s)).unwrap_or(0))
+        } else if class.ends_with("NetworkTopologyStrategy") {
+            Replication::PerDc(ks.replication.options.iter().map(|(dc, v)| (dc.clone(), rf(v))).collect())
+        } else {
+            Replication::Local
+        }
+    }
+}
+
+/// How many replicas must answer, and how many are alive, for `cl`.
+///
+/// `nodes_in_dc`: live nodes this coordinator knows per DC (one node today).
+pub fn check_availability(rep: &Replication, cl: Consistency, local_dc: &str, live: &dyn Fn(&str) -> usize, is_write: bool) -> Result<(), ErrorResponse> {
+    if !is_write && cl == Consistency::Any {
+        return Err(ErrorResponse::invalid("ANY ConsistencyLevel is only supported for writes"));
+    }
+    let quorum = |rf: usize| rf / 2 + 1;
+    let (total_rf, local_rf, dcs): (usize, usize, Vec<(String, usize)>) = match rep {
+        Replication::Simple(rf) => (*rf, *rf, vec![(local_dc.to_string(), *rf)]),
+        Replication::PerDc(m) => (m.values().sum(), m.get(local_dc).copied().unwrap_or(0), m.iter().map(|(k, v)| (k.clone(), *v)).collect()),
+        Replication::Local => (1, 1, vec![(local_dc.to_string(), 1)]),
+    };
+    let alive_in = |dc: &str, rf: usize| live(dc).min(rf);
+    let alive_total: usize = dcs.iter().map(|(dc, rf)| alive_in(dc, *rf)).sum();
+    let alive_local = alive_in(local_dc, local_rf);
+    let unavailable = |required: usize, alive: usize| -> Result<(), ErrorResponse> {
+        if alive < required {
+            Err(ErrorResponse::unavailable(cl, required as i32, alive as i32))
+        } else {
+            Ok(())
+        }
+    };
+    match cl {
+        Consistency::Any => Ok(()),
+        Consistency::One => unavailable(1, alive_total),
+        Consistency::Two => unavailable(2, alive_total),
+        Consistency::Three => unavailable(3, alive_total),
+        Consistency::Quorum | Consistency::Serial => unavailable(quorum(total_rf), alive_total),
+        Consistency::All => unavailable(total_rf, alive_total),
+        Consistency::LocalOne => unavailable(1, alive_local),
+        Consistency::LocalQuorum | Consistency::LocalSerial => unavailable(quorum(local_rf), alive_local),
+        Consistency::EachQuorum => {
+            if matches!(rep, Replication::Simple(_)) {
+                return unavailable(quorum(total_rf), alive_total);
+            }
+            for (dc, rf) in &dcs {
+                unavailable(quorum(*rf), alive_in(dc, *rf))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The coordinator of one shard.
+pub struct StorageProxy {
+    db: Rc<RefCell<Database>>,
+    node: Rc<dyn NodeInfoSource>,
+}
+
+impl StorageProxy {
+    pub fn new(db: Rc<RefCell<Database>>, node: Rc<dyn NodeInfoSource>) -> Self {
+        StorageProxy { db, node }
+    }
+
+    pub fn keyspace(&self, name: &str) -> Result<Arc<KeyspaceMetadata>, ErrorResponse> {
+        self.node
+            .schema()
+            .keyspace(name)
+            .cloned()
+            .ok_or_else(|| ErrorResponse::invalid(format!("Keyspace {name} does not exist")))
+    }
+
+    fn live_nodes(&self) -> impl Fn(&str) -> usize {
+        let local = self.node.local_dc();
+        move |dc: &str| usize::from(dc == local)
+    }
+
+    fn check(&self, ks: &KeyspaceMetadata, cl: Consistency, is_write: bool) -> Result<(), ErrorResponse> {
+        if is_write && matches!(cl, Consistency::Serial | Consistency::LocalSerial) {
+            return Err(ErrorResponse::invalid("You must use conditional updates for serializable writes"));
+        }
+        let rep = Replication::of(ks);
+        let live = self.live_nodes();
+        check_availability(&rep, cl, &self.node.local_dc(), &live, is_write)
+    }
+
+    /// Applies mutations of one keyspace at consistency `cl`.
+    pub async fn mutate(&self, ks: &KeyspaceMetadata, mutations: Vec<Mutation>, cl: Consistency) -> Result<(), ErrorResponse> {
+        self.check(ks, cl, true)?;
+        for m in &mutations {
+            self.replica_apply(m)?;
+        }
+        Ok(())
+    }
+
+    /// Applies mutations that may span keyspaces (a batch).
+    pub async fn mutate_many(&self, mutations: Vec<(Arc<KeyspaceMetadata>, Mutation)>, cl: Consistency) -> Result<(), ErrorResponse> {
+        for (ks, _) in &mutations {
+            self.check(ks, cl, true)?;
+        }
+        for (_, m) in &mutations {
+            self.replica_apply(m)?;
+        }
+        Ok(())
+    }
+
+    pub async fn read_partition(&self, ks: &KeyspaceMetadata, table: &TableMetadata, key: &PartitionKey, cmd: &ReadCommand, cl: Consistency) -> Result<Option<PartitionUpdate>, ErrorResponse> {
+        self.check(ks, cl, false)?;
+        self.db
+            .borrow()
+            .read_partition(&table.id, key, cmd)
+            .map_err(|e| storage_error(table, e))
+    }
+
+    pub async fn scan(&self, ks: &KeyspaceMetadata, table: &TableMetadata, range: &TokenRange, cmd: &ReadCommand, limit: usize, cl: Consistency) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
+        self.check(ks, cl, false)?;
+        self.db
+            .borrow()
+            .scan(&table.id, range.clone(), cmd, limit)
+            .map_err(|e| storage_error(table, e))
+    }
+
+    pub async fn truncate(&self, table: &TableMetadata) -> Result<(), ErrorResponse> {
+        self.db.borrow_mut().truncate(&table.id);
+        Ok(())
+    }
+
+    fn replica_apply(&self, m: &Mutation) -> Result<(), ErrorResponse> {
+        self.db.borrow_mut().apply(m).map_err(|e| ErrorResponse::server(format!("write failed: {e}")))
+    }
+
+    /// The content of a node-generated table as partitions, ordered by key.
+    pub fn virtual_partitions(&self, table: &TableMetadata) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
+        let schema = self.node.schema();
+        let rows = self
+            .node
+            .virtual_rows(&schema, &table.keyspace, &table.name)
+            .ok_or_else(|| ErrorResponse::invalid(format!("unconfigured table {}", table.name)))?;
+        Ok(rows_to_partitions(table, rows))
+    }
+}
+
+fn storage_error(table: &TableMetadata, e: engine::EngineError) -> ErrorResponse {
+    ErrorResponse::server(format!("storage error on {}.{}: {e}", table.keyspace, table.name))
+}
+
+/// Turns value rows (in `TableMetadata::columns` order) into partitions.
+pub fn rows_to_partitions(table: &TableMetadata, rows: Vec<Vec<Option<CqlValue>>>) -> Vec<PartitionUpdate> {
+    let schema = crate::cql3::statements::engine_schema(table);
+    let ser = |v: &Option<CqlValue>| -> Option<Bytes> {
+        v.as_ref().map(|v| {
+            let mut b = Vec::new();
+            proto::value::serialize(v, &mut b);
+            Bytes::from(b)
+        })
+    };
+    let mut parts: BTreeMap<Bytes, PartitionUpdate> = BTreeMap::new();
+    for row in rows {
+        let pk: Vec<Bytes> = row[..table.partition_key_len].iter().map(|v| ser(v).unwrap_or_default()).collect();
+        let refs: Vec<&[u8]> = pk.iter().map(|b| &b[..]).collect();
+        let key = crate::dht::murmur3::serialize_partition_key(&refs);
+        let token = crate::dht::murmur3::murmur3_token(&key);
+        let ck: Vec<Bytes> = row[table.partition_key_len..table.partition_key_len + table.clustering_key_len]
+            .iter()
+            .map(|v| ser(v).unwrap_or_default())
+            .collect();
+        let mut r = Row { liveness: Some(engine::mutation::LivenessInfo { timestamp: 0, ttl: 0, expiry: 0 }), deletion: None, columns: Vec::new() };
+        let mut static_row = Row::default();
+        for (i, col) in table.columns.iter().enumerate().skip(table.partition_key_len + table.clustering_key_len) {
+            if let Some(v) = ser(&row[i]) {
+                let data = ColumnData::Simple(Cell { timestamp: 0, ttl: 0, expiry: 0, value: Some(v) });
+                if col.kind == ColumnKind::Static {
+                    static_row.columns.push((col.id, data));
+                } else {
+                    r.columns.push((col.id, data));
+                }
+            }
+        }
+        r.columns.sort_by_key(|(id, _)| *id);
+        let p = parts.entry(key.clone()).or_insert_with(|| PartitionUpdate::new(PartitionKey { token, key }));
+        if !static_row.columns.is_empty() {
+            static_row.columns.sort_by_key(|(id, _)| *id);
+            p.static_row = Some(static_row);
+        }
+        p.rows.push((ck, r));
+    }
+    let mut out: Vec<PartitionUpdate> = parts.into_values().collect();
+    for p in &mut out {
+        p.rows.sort_by(|a, b| schema.compare_clustering(&a.0, &b.0));
+    }
+    out
+}

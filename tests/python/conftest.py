@@ -48,21 +48,27 @@ def node():
         return
     addr = os.environ.get("TESSERA_TEST_ADDR", "127.0.0.51")
     port = int(os.environ.get("TESSERA_TEST_PORT", "9042"))
-    api_port = int(os.environ.get("TESSERA_TEST_API_PORT", "10000"))
+    api_port = int(os.environ.get("TESSERA_TEST_API_PORT", 10000 + int(addr.rsplit(".", 1)[-1])))
     logdir = Path(os.environ.get("TESSERA_TEST_LOGDIR", REPO / "tests" / ".work" / "logs"))
     log_path = logdir / f"pytest-{addr}-{port}.log"
     if log_path.exists():
         log_path.unlink()
-    n = TesseraNode(addr, port, api_port=api_port, log_path=log_path)
-    _NODE = n
-    n.start()
     try:
+        n = TesseraNode(addr, port, api_port=api_port, log_path=log_path)
+    except RuntimeError as e:  # no binary
+        pytest.exit(str(e), returncode=1)
+    _NODE = n
+    try:
+        try:
+            n.start()
+        except RuntimeError as e:
+            pytest.exit(f"could not start the node under test: {e}", returncode=1)
         yield n
     finally:
         status = n.stop()
         n.cleanup()
         # A node that had to be SIGKILLed, or crashed, is a failure of its own.
-        if status not in (0, -15, 143):
+        if status not in (None, 0, -15, 143):
             print(f"\ntessera exited with status {status} at shutdown (log: {n.log_path})")
 
 

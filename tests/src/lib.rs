@@ -97,9 +97,16 @@ impl Node {
                 "something already listens on {addr}:{port} (a stale tessera from an earlier run?)"
             ));
         }
-        let last_octet: u16 = addr.rsplit('.').next().and_then(|o| o.parse().ok()).unwrap_or(0);
+        let last_octet: u16 = addr
+            .rsplit('.')
+            .next()
+            .and_then(|o| o.parse().ok())
+            .unwrap_or(0);
         let api_port = 10000 + last_octet;
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let workdir = std::env::temp_dir().join(format!(
             "tessera-test-{addr}-{port}-{}-{nanos}",
             std::process::id()
@@ -126,7 +133,9 @@ impl Node {
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(|e| format!("spawn {}: {e}", bin.display()))?;
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
         let mut node = Node {
             addr: addr.to_string(),
             port,
@@ -188,7 +197,9 @@ impl Node {
 
     /// SIGTERM, then SIGKILL after 15 s.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         if let Ok(None) = child.try_wait() {
             // SAFETY: plain kill(2) on our own child's pid.
             unsafe {

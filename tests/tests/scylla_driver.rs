@@ -23,7 +23,12 @@ async fn connect(node: &Node) -> Session {
         .known_node(node.contact_point())
         .build()
         .await
-        .unwrap_or_else(|e| panic!("scylla driver could not connect to {}: {e}", node.contact_point()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "scylla driver could not connect to {}: {e}",
+                node.contact_point()
+            )
+        })
 }
 
 async fn run(session: &Session, cql: &str) {
@@ -57,7 +62,10 @@ async fn connects_and_sees_schema_metadata() {
     assert_eq!(nodes.len(), 1, "one node in the cluster");
     assert_eq!(nodes[0].address.ip(), IpAddr::from_str(&node.addr).unwrap());
     assert_eq!(nodes[0].datacenter.as_deref(), Some("datacenter1"));
-    assert!(state.get_keyspace("system_schema").is_some(), "system_schema in metadata");
+    assert!(
+        state.get_keyspace("system_schema").is_some(),
+        "system_schema in metadata"
+    );
 
     create_keyspace(&session, "rs_meta").await;
     run(
@@ -66,17 +74,25 @@ async fn connects_and_sees_schema_metadata() {
          PRIMARY KEY ((a, b), c, d)) WITH CLUSTERING ORDER BY (c DESC, d ASC)",
     )
     .await;
-    session.await_schema_agreement().await.expect("schema agreement");
+    session
+        .await_schema_agreement()
+        .await
+        .expect("schema agreement");
     session.refresh_metadata().await.expect("refresh metadata");
 
     let state = session.get_cluster_state();
-    let ks = state.get_keyspace("rs_meta").expect("keyspace rs_meta in cluster state");
+    let ks = state
+        .get_keyspace("rs_meta")
+        .expect("keyspace rs_meta in cluster state");
     match &ks.strategy {
         Strategy::SimpleStrategy { replication_factor } => assert_eq!(*replication_factor, 1),
         other => panic!("expected SimpleStrategy, got {other:?}"),
     }
     assert!(ks.durable_writes);
-    let t = ks.tables.get("t").expect("table rs_meta.t in cluster state");
+    let t = ks
+        .tables
+        .get("t")
+        .expect("table rs_meta.t in cluster state");
     assert_eq!(t.partition_key, vec!["a", "b"]);
     assert_eq!(t.clustering_key, vec!["c", "d"]);
     let expect = [
@@ -89,7 +105,10 @@ async fn connects_and_sees_schema_metadata() {
     ];
     assert_eq!(t.columns.len(), expect.len());
     for (name, kind, typ) in expect {
-        let col = t.columns.get(name).unwrap_or_else(|| panic!("column {name}"));
+        let col = t
+            .columns
+            .get(name)
+            .unwrap_or_else(|| panic!("column {name}"));
         assert_eq!(col.kind, kind, "kind of {name}");
         assert_eq!(col.typ, ColumnType::Native(typ), "type of {name}");
     }
@@ -100,7 +119,10 @@ async fn connects_and_sees_schema_metadata() {
         .await
         .expect("prepare");
     session
-        .execute_unpaged(&prepared, (1i32, "x", CqlTimestamp(5), 6i64, vec![1u8, 2, 3]))
+        .execute_unpaged(
+            &prepared,
+            (1i32, "x", CqlTimestamp(5), 6i64, vec![1u8, 2, 3]),
+        )
         .await
         .expect("insert");
     let rows = session
@@ -115,7 +137,10 @@ async fn connects_and_sees_schema_metadata() {
     run(&session, "DROP KEYSPACE rs_meta").await;
     session.await_schema_agreement().await.unwrap();
     session.refresh_metadata().await.unwrap();
-    assert!(session.get_cluster_state().get_keyspace("rs_meta").is_none());
+    assert!(session
+        .get_cluster_state()
+        .get_keyspace("rs_meta")
+        .is_none());
 }
 
 /// Every native type `CqlValue` represents (counter excluded: it needs a counter table).
@@ -129,8 +154,16 @@ fn typed_values() -> Vec<(&'static str, CqlValue, &'static str)> {
         b
     };
     vec![
-        ("ascii", CqlValue::Ascii("plain ascii".into()), "'plain ascii'"),
-        ("text", CqlValue::Text("héllo ✓ 日本".into()), "'héllo ✓ 日本'"),
+        (
+            "ascii",
+            CqlValue::Ascii("plain ascii".into()),
+            "'plain ascii'",
+        ),
+        (
+            "text",
+            CqlValue::Text("héllo ✓ 日本".into()),
+            "'héllo ✓ 日本'",
+        ),
         ("boolean", CqlValue::Boolean(true), "true"),
         ("tinyint", CqlValue::TinyInt(-128), "-128"),
         ("smallint", CqlValue::SmallInt(-32768), "-32768"),
@@ -142,7 +175,11 @@ fn typed_values() -> Vec<(&'static str, CqlValue, &'static str)> {
             "1606938044258990275541962092341162602522202993782792835313721",
         ),
         ("float", CqlValue::Float(1.5), "1.5"),
-        ("double", CqlValue::Double(std::f64::consts::PI), "3.141592653589793"),
+        (
+            "double",
+            CqlValue::Double(std::f64::consts::PI),
+            "3.141592653589793",
+        ),
         (
             "decimal",
             // -12345.6789 = -123456789 * 10^-4
@@ -159,28 +196,54 @@ fn typed_values() -> Vec<(&'static str, CqlValue, &'static str)> {
         ),
         (
             "timeuuid",
-            CqlValue::Timeuuid(CqlTimeuuid::from_str("e7b4a2c0-4f2b-11ee-8c99-0242ac120002").unwrap()),
+            CqlValue::Timeuuid(
+                CqlTimeuuid::from_str("e7b4a2c0-4f2b-11ee-8c99-0242ac120002").unwrap(),
+            ),
             "e7b4a2c0-4f2b-11ee-8c99-0242ac120002",
         ),
         // 2024-02-29 13:14:15.678 UTC
-        ("timestamp", CqlValue::Timestamp(CqlTimestamp(1_709_212_455_678)), "'2024-02-29 13:14:15.678+0000'"),
+        (
+            "timestamp",
+            CqlValue::Timestamp(CqlTimestamp(1_709_212_455_678)),
+            "'2024-02-29 13:14:15.678+0000'",
+        ),
         // days since epoch 19782 = 2024-02-29, offset by 2^31
-        ("date", CqlValue::Date(CqlDate((1u32 << 31) + 19_782)), "'2024-02-29'"),
+        (
+            "date",
+            CqlValue::Date(CqlDate((1u32 << 31) + 19_782)),
+            "'2024-02-29'",
+        ),
         (
             "time",
-            CqlValue::Time(CqlTime(((13 * 3600 + 14 * 60 + 15) * 1_000_000_000) + 123_456_789)),
+            CqlValue::Time(CqlTime(
+                ((13 * 3600 + 14 * 60 + 15) * 1_000_000_000) + 123_456_789,
+            )),
             "'13:14:15.123456789'",
         ),
         (
             "duration",
-            CqlValue::Duration(CqlDuration { months: 14, days: 25, nanoseconds: 18_367_008_009_010 }),
+            CqlValue::Duration(CqlDuration {
+                months: 14,
+                days: 25,
+                nanoseconds: 18_367_008_009_010,
+            }),
             "1y2mo3w4d5h6m7s8ms9us10ns",
         ),
-        ("blob", CqlValue::Blob(vec![0xca, 0xfe, 0xba, 0xbe, 0x00, 0xff]), "0xcafebabe00ff"),
-        ("inet", CqlValue::Inet(IpAddr::V4(Ipv4Addr::new(192, 168, 10, 1))), "'192.168.10.1'"),
+        (
+            "blob",
+            CqlValue::Blob(vec![0xca, 0xfe, 0xba, 0xbe, 0x00, 0xff]),
+            "0xcafebabe00ff",
+        ),
         (
             "inet",
-            CqlValue::Inet(IpAddr::V6(Ipv6Addr::from_str("2001:db8::8a2e:370:7334").unwrap())),
+            CqlValue::Inet(IpAddr::V4(Ipv4Addr::new(192, 168, 10, 1))),
+            "'192.168.10.1'",
+        ),
+        (
+            "inet",
+            CqlValue::Inet(IpAddr::V6(
+                Ipv6Addr::from_str("2001:db8::8a2e:370:7334").unwrap(),
+            )),
             "'2001:db8::8a2e:370:7334'",
         ),
     ]
@@ -188,15 +251,26 @@ fn typed_values() -> Vec<(&'static str, CqlValue, &'static str)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_native_type_round_trips() {
-    let Some(node) = Node::start_or_skip("127.0.0.62", 9042, "every_native_type_round_trips") else {
+    let Some(node) = Node::start_or_skip("127.0.0.62", 9042, "every_native_type_round_trips")
+    else {
         return;
     };
     let session = connect(&node).await;
     create_keyspace(&session, "rs_types").await;
     let values = typed_values();
-    let cols: Vec<String> =
-        values.iter().enumerate().map(|(i, (t, _, _))| format!("c{i} {t}")).collect();
-    run(&session, &format!("CREATE TABLE rs_types.t (k int PRIMARY KEY, {})", cols.join(", "))).await;
+    let cols: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, (t, _, _))| format!("c{i} {t}"))
+        .collect();
+    run(
+        &session,
+        &format!(
+            "CREATE TABLE rs_types.t (k int PRIMARY KEY, {})",
+            cols.join(", ")
+        ),
+    )
+    .await;
     session.await_schema_agreement().await.unwrap();
 
     for (i, (typ, value, literal)) in values.iter().enumerate() {
@@ -211,7 +285,14 @@ async fn every_native_type_round_trips() {
             .await
             .unwrap_or_else(|e| panic!("insert bound {typ}: {e}"));
         // literal
-        run(&session, &format!("INSERT INTO rs_types.t (k, c{i}) VALUES ({}, {literal})", 1000 + i)).await;
+        run(
+            &session,
+            &format!(
+                "INSERT INTO rs_types.t (k, c{i}) VALUES ({}, {literal})",
+                1000 + i
+            ),
+        )
+        .await;
 
         let sel = session
             .prepare(format!("SELECT c{i} FROM rs_types.t WHERE k = ?"))
@@ -224,8 +305,9 @@ async fn every_native_type_round_trips() {
                 .unwrap_or_else(|e| panic!("select {typ}: {e}"))
                 .into_rows_result()
                 .unwrap();
-            let (got,): (Option<CqlValue>,) =
-                rows.single_row().unwrap_or_else(|e| panic!("row for {typ} k={k}: {e}"));
+            let (got,): (Option<CqlValue>,) = rows
+                .single_row()
+                .unwrap_or_else(|e| panic!("row for {typ} k={k}: {e}"));
             assert_eq!(got.as_ref(), Some(value), "{typ} (k={k}) round trip");
         }
     }
@@ -234,26 +316,42 @@ async fn every_native_type_round_trips() {
     let names: Vec<String> = (0..values.len()).map(|i| format!("c{i}")).collect();
     let marks = vec!["?"; values.len() + 1].join(", ");
     let ins = session
-        .prepare(format!("INSERT INTO rs_types.t (k, {}) VALUES ({marks})", names.join(", ")))
+        .prepare(format!(
+            "INSERT INTO rs_types.t (k, {}) VALUES ({marks})",
+            names.join(", ")
+        ))
         .await
         .unwrap();
     let mut row: Vec<CqlValue> = vec![CqlValue::Int(-1)];
     row.extend(values.iter().map(|(_, v, _)| v.clone()));
-    session.execute_unpaged(&ins, row).await.expect("insert all types");
+    session
+        .execute_unpaged(&ins, row)
+        .await
+        .expect("insert all types");
     let rows = session
-        .query_unpaged(format!("SELECT {} FROM rs_types.t WHERE k = -1", names.join(", ")), &[])
+        .query_unpaged(
+            format!("SELECT {} FROM rs_types.t WHERE k = -1", names.join(", ")),
+            &[],
+        )
         .await
         .unwrap()
         .into_rows_result()
         .unwrap();
     let got: scylla::value::Row = rows.single_row().unwrap();
     for (i, (typ, value, _)) in values.iter().enumerate() {
-        assert_eq!(got.columns[i].as_ref(), Some(value), "{typ} in the all-types row");
+        assert_eq!(
+            got.columns[i].as_ref(),
+            Some(value),
+            "{typ} in the all-types row"
+        );
     }
     // the result metadata carries each column's type
     let specs = rows.column_specs();
     assert_eq!(specs.len(), values.len());
-    assert_eq!(specs.get_by_index(0).unwrap().typ(), &ColumnType::Native(NativeType::Ascii));
+    assert_eq!(
+        specs.get_by_index(0).unwrap().typ(),
+        &ColumnType::Native(NativeType::Ascii)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,11 +361,21 @@ async fn paging_with_execute_iter() {
     };
     let session = connect(&node).await;
     create_keyspace(&session, "rs_paging").await;
-    run(&session, "CREATE TABLE rs_paging.t (k int, c int, v text, PRIMARY KEY (k, c))").await;
+    run(
+        &session,
+        "CREATE TABLE rs_paging.t (k int, c int, v text, PRIMARY KEY (k, c))",
+    )
+    .await;
     session.await_schema_agreement().await.unwrap();
-    let ins = session.prepare("INSERT INTO rs_paging.t (k, c, v) VALUES (?, ?, ?)").await.unwrap();
+    let ins = session
+        .prepare("INSERT INTO rs_paging.t (k, c, v) VALUES (?, ?, ?)")
+        .await
+        .unwrap();
     for c in 0..100i32 {
-        session.execute_unpaged(&ins, (1i32, c, format!("v{c}"))).await.unwrap();
+        session
+            .execute_unpaged(&ins, (1i32, c, format!("v{c}")))
+            .await
+            .unwrap();
     }
     for k in 2..32i32 {
         for c in 0..5i32 {
@@ -276,7 +384,10 @@ async fn paging_with_execute_iter() {
     }
 
     // one partition, 100 rows, pages of 7: every row once, in clustering order
-    let mut sel = session.prepare("SELECT c, v FROM rs_paging.t WHERE k = ?").await.unwrap();
+    let mut sel = session
+        .prepare("SELECT c, v FROM rs_paging.t WHERE k = ?")
+        .await
+        .unwrap();
     sel.set_page_size(7);
     let rows: Vec<(i32, String)> = session
         .execute_iter(sel.clone(), (1i32,))
@@ -297,16 +408,35 @@ async fn paging_with_execute_iter() {
         .execute_single_page(&sel, (1i32,), scylla::response::PagingState::start())
         .await
         .unwrap();
-    let first: Vec<(i32, String)> =
-        res.into_rows_result().unwrap().rows().unwrap().collect::<Result<_, _>>().unwrap();
-    assert_eq!(first.iter().map(|r| r.0).collect::<Vec<_>>(), (0..7).collect::<Vec<_>>());
+    let first: Vec<(i32, String)> = res
+        .into_rows_result()
+        .unwrap()
+        .rows()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        first.iter().map(|r| r.0).collect::<Vec<_>>(),
+        (0..7).collect::<Vec<_>>()
+    );
     let scylla::response::PagingStateResponse::HasMorePages { state } = state else {
         panic!("more pages expected after the first 7 of 100 rows");
     };
-    let (res, _) = session.execute_single_page(&sel, (1i32,), state).await.unwrap();
-    let second: Vec<(i32, String)> =
-        res.into_rows_result().unwrap().rows().unwrap().collect::<Result<_, _>>().unwrap();
-    assert_eq!(second.iter().map(|r| r.0).collect::<Vec<_>>(), (7..14).collect::<Vec<_>>());
+    let (res, _) = session
+        .execute_single_page(&sel, (1i32,), state)
+        .await
+        .unwrap();
+    let second: Vec<(i32, String)> = res
+        .into_rows_result()
+        .unwrap()
+        .rows()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        second.iter().map(|r| r.0).collect::<Vec<_>>(),
+        (7..14).collect::<Vec<_>>()
+    );
 
     // a full scan across partitions, unprepared, pages of 7
     let scan = Statement::new("SELECT k, c FROM rs_paging.t").with_page_size(7);
@@ -343,9 +473,16 @@ async fn batches() {
     };
     let session = connect(&node).await;
     create_keyspace(&session, "rs_batch").await;
-    run(&session, "CREATE TABLE rs_batch.t (k int, c int, v text, PRIMARY KEY (k, c))").await;
+    run(
+        &session,
+        "CREATE TABLE rs_batch.t (k int, c int, v text, PRIMARY KEY (k, c))",
+    )
+    .await;
     session.await_schema_agreement().await.unwrap();
-    let ins = session.prepare("INSERT INTO rs_batch.t (k, c, v) VALUES (?, ?, ?)").await.unwrap();
+    let ins = session
+        .prepare("INSERT INTO rs_batch.t (k, c, v) VALUES (?, ?, ?)")
+        .await
+        .unwrap();
 
     for (kind, k) in [(BatchType::Logged, 1i32), (BatchType::Unlogged, 2i32)] {
         let mut batch = Batch::new(kind);
@@ -367,7 +504,10 @@ async fn batches() {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(rows, vec![(0, "a".into()), (1, "b".into()), (2, "c".into())]);
+        assert_eq!(
+            rows,
+            vec![(0, "a".into()), (1, "b".into()), (2, "c".into())]
+        );
     }
     let mut dels = Batch::new(BatchType::Logged);
     dels.append_statement("DELETE FROM rs_batch.t WHERE k = ?");
@@ -386,13 +526,10 @@ async fn batches() {
 
 fn db_error(e: &ExecutionError) -> Option<&DbError> {
     match e {
-        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => Some(db),
-        ExecutionError::PrepareError(PrepareError::AllAttemptsFailed { first_attempt }) => {
-            match first_attempt {
-                RequestAttemptError::DbError(db, _) => Some(db),
-                _ => None,
-            }
-        }
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _))
+        | ExecutionError::PrepareError(PrepareError::AllAttemptsFailed {
+            first_attempt: RequestAttemptError::DbError(db, _),
+        }) => Some(db),
         _ => None,
     }
 }
@@ -404,11 +541,21 @@ async fn errors_carry_their_codes() {
     };
     let session = connect(&node).await;
     create_keyspace(&session, "rs_err").await;
-    run(&session, "CREATE TABLE rs_err.t (k int PRIMARY KEY, v text)").await;
+    run(
+        &session,
+        "CREATE TABLE rs_err.t (k int PRIMARY KEY, v text)",
+    )
+    .await;
 
-    let e = session.query_unpaged("SELEC * FROM rs_err.t", &[]).await.unwrap_err();
+    let e = session
+        .query_unpaged("SELEC * FROM rs_err.t", &[])
+        .await
+        .unwrap_err();
     assert_eq!(db_error(&e), Some(&DbError::SyntaxError), "{e}");
-    let e = session.query_unpaged("SELECT * FROM rs_err.nope", &[]).await.unwrap_err();
+    let e = session
+        .query_unpaged("SELECT * FROM rs_err.nope", &[])
+        .await
+        .unwrap_err();
     assert_eq!(db_error(&e), Some(&DbError::Invalid), "{e}");
     let e = session
         .query_unpaged("CREATE TABLE rs_err.t (k int PRIMARY KEY)", &[])
@@ -428,12 +575,20 @@ async fn errors_carry_their_codes() {
         .await
         .unwrap_err();
     assert_eq!(db_error(&e), Some(&DbError::ConfigError), "{e}");
-    match session.prepare("SELECT * FROM rs_err.nope WHERE k = ?").await {
-        Err(PrepareError::AllAttemptsFailed { first_attempt: RequestAttemptError::DbError(db, _) }) => {
+    match session
+        .prepare("SELECT * FROM rs_err.nope WHERE k = ?")
+        .await
+    {
+        Err(PrepareError::AllAttemptsFailed {
+            first_attempt: RequestAttemptError::DbError(db, _),
+        }) => {
             assert_eq!(db, DbError::Invalid)
         }
         other => panic!("expected Invalid from PREPARE, got {other:?}"),
     }
     // the session is still healthy
-    session.query_unpaged("INSERT INTO rs_err.t (k, v) VALUES (1, 'ok')", &[]).await.unwrap();
+    session
+        .query_unpaged("INSERT INTO rs_err.t (k, v) VALUES (1, 'ok')", &[])
+        .await
+        .unwrap();
 }

@@ -2449,4 +2449,107 @@ mod tests {
             "0s"
         );
     }
+
+    /// Random and mutated inputs: never panic, and `validate` accepts
+    /// exactly what `deserialize` accepts.
+    #[test]
+    fn untrusted_bytes_never_panic() {
+        let udt = ColumnType::Udt {
+            keyspace: "ks".into(),
+            name: "u".into(),
+            fields: vec![
+                ("a".into(), ColumnType::Int),
+                (
+                    "b".into(),
+                    ColumnType::Frozen(Box::new(ColumnType::List(Box::new(ColumnType::Text)))),
+                ),
+            ],
+        };
+        let types = vec![
+            ColumnType::Int,
+            ColumnType::SmallInt,
+            ColumnType::Text,
+            ColumnType::Ascii,
+            ColumnType::Timeuuid,
+            ColumnType::Duration,
+            ColumnType::Decimal,
+            ColumnType::Varint,
+            ColumnType::Inet,
+            ColumnType::Date,
+            ColumnType::List(Box::new(ColumnType::Int)),
+            ColumnType::Map(
+                Box::new(ColumnType::Text),
+                Box::new(ColumnType::Frozen(Box::new(ColumnType::List(Box::new(
+                    ColumnType::Int,
+                ))))),
+            ),
+            ColumnType::Tuple(vec![
+                ColumnType::Int,
+                ColumnType::Text,
+                ColumnType::Set(Box::new(ColumnType::Int)),
+            ]),
+            udt,
+        ];
+        let seeds: Vec<Vec<u8>> = vec![
+            ser(&CqlValue::List(vec![CqlValue::Int(1), CqlValue::Int(-2)])),
+            ser(&CqlValue::Map(vec![(
+                CqlValue::Text("k".into()),
+                CqlValue::List(vec![CqlValue::Int(3)]),
+            )])),
+            ser(&CqlValue::Tuple(vec![
+                Some(CqlValue::Int(1)),
+                None,
+                Some(CqlValue::Set(vec![CqlValue::Int(1)])),
+            ])),
+            ser(&CqlValue::Duration {
+                months: 1,
+                days: 2,
+                nanos: 3,
+            }),
+            vec![0xff; 12],
+            vec![0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 1],
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..4000 {
+            let mut input = if round % 2 == 0 {
+                seeds[(rnd() as usize) % seeds.len()].clone()
+            } else {
+                (0..(rnd() % 24)).map(|_| rnd() as u8).collect()
+            };
+            if !input.is_empty() {
+                match rnd() % 3 {
+                    0 => {
+                        let at = (rnd() as usize) % input.len();
+                        input[at] ^= 1 << (rnd() % 8);
+                    }
+                    1 => {
+                        let n = (rnd() as usize) % input.len();
+                        input.truncate(n);
+                    }
+                    _ => input.push(rnd() as u8),
+                }
+            }
+            for ty in &types {
+                let v = validate(ty, &input);
+                let d = deserialize(ty, &input);
+                assert_eq!(v.is_ok(), d.is_ok(), "{ty} {input:02x?} {v:?} {d:?}");
+                if let Ok(value) = d {
+                    // Valid values re-serialise to something valid.
+                    let again = ser(&value);
+                    assert!(
+                        validate(ty, &again).is_ok() || value == CqlValue::Empty,
+                        "{ty}"
+                    );
+                }
+                let _ = compare_serialized(ty, &input, &seeds[0]);
+                let _ = compare_serialized(ty, &seeds[1], &input);
+            }
+        }
+    }
 }

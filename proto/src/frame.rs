@@ -137,6 +137,19 @@ pub struct Envelope {
     pub body: Bytes,
 }
 
+impl Envelope {
+    /// The body, LZ4-decompressed if the COMPRESSION flag is set on a v3/v4
+    /// envelope (v5 compresses segments instead and ignores the flag).
+    /// `max_len` bounds the declared uncompressed size.
+    pub fn decompressed_body(&self, max_len: usize) -> Result<Bytes, crate::error::ProtocolError> {
+        if self.header.flags & flags::COMPRESSION != 0 && self.header.version < 5 {
+            crate::compression::decompress_v4_body(&self.body, max_len).map(Bytes::from)
+        } else {
+            Ok(self.body.clone())
+        }
+    }
+}
+
 /// The message the server sends (ERROR 0x000A) for an unsupported version.
 /// Drivers look for `Invalid or unsupported protocol version` to downgrade.
 pub fn unsupported_version_message(version: u8) -> String {
@@ -465,5 +478,32 @@ mod tests {
         let buf = request(5, 0, opcode::QUERY, &[0u8; 16]);
         assert!(decode_envelope(&buf, 16).expect("ok").is_some());
         assert!(decode_envelope(&buf, 15).is_err());
+    }
+
+    #[test]
+    fn decompressed_body_honours_flag_and_version() {
+        let body = b"SELECT * FROM system.peers".repeat(10);
+        let mut compressed = Vec::new();
+        crate::compression::compress_v4_body(&body, &mut compressed);
+        let mut buf = Vec::new();
+        encode_request_envelope(
+            &mut buf,
+            4,
+            flags::COMPRESSION,
+            1,
+            opcode::QUERY,
+            &compressed,
+        );
+        let (env, _) = decode_envelope(&buf, 1 << 20)
+            .expect("ok")
+            .expect("complete");
+        assert_eq!(&env.decompressed_body(1 << 20).expect("lz4")[..], &body[..]);
+        assert!(env.decompressed_body(10).is_err());
+        let mut buf = Vec::new();
+        encode_request_envelope(&mut buf, 5, flags::COMPRESSION, 1, opcode::QUERY, b"raw");
+        let (env, _) = decode_envelope(&buf, 1 << 20)
+            .expect("ok")
+            .expect("complete");
+        assert_eq!(&env.decompressed_body(1 << 20).expect("raw")[..], b"raw");
     }
 }

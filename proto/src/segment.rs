@@ -428,4 +428,41 @@ mod tests {
             })
             .is_err());
     }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    /// Segments written by the DataStax Python driver 3.30.1
+    /// (`segment_codec_no_compression` / `segment_codec_lz4`).
+    #[test]
+    fn python_driver_vectors() {
+        let unc_hello = hex("0b000294081168656c6c6f20776f726c641f48624a");
+        let mut mine = Vec::new();
+        encode_segments(b"hello world", false, &mut mine);
+        assert_eq!(mine, unc_hello);
+
+        let lz4_b = hex("010000000406a58762e91b206e");
+        let mut mine = Vec::new();
+        encode_segments(b"b", true, &mut mine);
+        assert_eq!(mine, lz4_b);
+
+        let lz4_abc = hex("0e00580204051d773f6162630300ff1250626361626393273c6d");
+        let (seg, used) = decode_segment(&lz4_abc, true)
+            .expect("ok")
+            .expect("complete");
+        assert_eq!(used, lz4_abc.len());
+        assert!(seg.self_contained);
+        assert_eq!(&seg.payload[..], &b"abc".repeat(100)[..]);
+
+        // First header of a payload one byte over the maximum: full length,
+        // not self-contained.
+        let mut mine = Vec::new();
+        encode_segments(&vec![b'x'; MAX_PAYLOAD_LEN + 5], false, &mut mine);
+        assert_eq!(&mine[..6], &hex("ffff013891fe")[..]);
+        assert_eq!(mine.len(), 131_096);
+    }
 }

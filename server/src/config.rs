@@ -149,6 +149,10 @@ pub struct Config {
     /// Tessera: how long an idle shard polls (spins) before it sleeps, in
     /// microseconds. Higher values cut cross-shard latency and burn CPU.
     pub shard_poll_window_in_us: u64,
+    /// Scylla's `overprovisioned`: the node shares its CPUs with other
+    /// processes (several test nodes on one machine), so shards are not
+    /// pinned and do not spin while idle.
+    pub overprovisioned: bool,
     /// Unknown keys found while loading (logged as warnings by the caller).
     pub warnings: Vec<String>,
     /// Known `cassandra.yaml` keys that were accepted but are not implemented.
@@ -301,6 +305,10 @@ const KEYS: &[(&str, &str)] = &[
     (
         "shard_poll_window_in_us",
         "Tessera: idle shard spin before sleeping [200]",
+    ),
+    (
+        "overprovisioned",
+        "shared CPUs: no pinning, no idle spinning [false]",
     ),
 ];
 
@@ -696,7 +704,7 @@ impl Config {
                 None => (body, None),
             };
             let key = name.replace('-', "_");
-            let is_bool = key == "hinted_handoff_enabled";
+            let is_bool = key == "hinted_handoff_enabled" || key == "overprovisioned";
             let value = match inline {
                 Some(v) => v,
                 None => {
@@ -1064,6 +1072,7 @@ impl Config {
             workdir,
             log_level,
             shard_poll_window_in_us: s.int("shard_poll_window_in_us", 200)?,
+            overprovisioned: s.boolean("overprovisioned", false)?,
             warnings: s.warnings,
             notes,
         })
@@ -1093,7 +1102,7 @@ impl Config {
             .map(|d| d.display().to_string())
             .collect();
         format!(
-            "cluster_name='{}' smp={} num_tokens={} partitioner={} endpoint_snitch={}\n\
+            "cluster_name='{}' smp={} overprovisioned={} num_tokens={} partitioner={} endpoint_snitch={}\n\
              listen_address={} broadcast_address={} storage_port={} seeds={}\n\
              rpc_address={} broadcast_rpc_address={} native_transport_port={} \
              native_shard_aware_transport_port={} api={}:{}\n\
@@ -1103,6 +1112,7 @@ impl Config {
              authenticator={}",
             self.cluster_name,
             self.smp,
+            self.overprovisioned,
             self.num_tokens,
             self.partitioner,
             self.endpoint_snitch,
@@ -1424,5 +1434,8 @@ mod tests {
         let c = Config::from_args(&args(&["--hinted-handoff-enabled", "--smp", "1"])).unwrap();
         assert!(c.hinted_handoff_enabled);
         assert_eq!(c.smp, 1);
+        let c = Config::from_args(&args(&["--overprovisioned"])).unwrap();
+        assert!(c.overprovisioned);
+        assert!(!Config::default().overprovisioned);
     }
 }

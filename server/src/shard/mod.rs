@@ -20,6 +20,7 @@
 //!   their results.
 
 mod dma;
+mod gate;
 mod mailbox;
 mod runtime;
 mod sharded;
@@ -39,6 +40,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 pub use dma::{dma_probe, DmaFile, DMA_PROBE_FILE};
+pub use gate::{Gate, GateClose, GateClosed, GateGuard};
 pub use mailbox::MailboxStats;
 pub use runtime::{io_memory_per_shard, ShardConfig, ShardRuntime};
 pub use sharded::Sharded;

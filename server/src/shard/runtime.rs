@@ -51,14 +51,20 @@ impl ShardConfig {
         }
     }
 
-    /// Settings from the node's configuration (`smp`,
+    /// Settings from the node's configuration (`smp`, `overprovisioned`,
     /// `shard_poll_window_in_us`, the data, commitlog and hints directories).
     pub fn from_config(config: &crate::config::Config) -> ShardConfig {
         let mut dirs = config.data_file_directories.clone();
         dirs.push(config.commitlog_directory.clone());
         dirs.push(config.hints_directory.clone());
+        let spin = if config.overprovisioned {
+            0
+        } else {
+            config.shard_poll_window_in_us
+        };
         ShardConfig {
-            spin_before_park: Duration::from_micros(config.shard_poll_window_in_us),
+            pin: !config.overprovisioned,
+            spin_before_park: Duration::from_micros(spin),
             dma_probe_dirs: dirs,
             ..ShardConfig::new(config.smp)
         }

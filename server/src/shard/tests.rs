@@ -2,6 +2,7 @@
 
 use std::cell::Cell;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -281,4 +282,37 @@ fn signals_trigger_the_stop_latch() {
     }
     assert!(latch.is_triggered());
     watcher.close();
+}
+
+#[test]
+fn gate_waits_for_background_work() {
+    let rt = ShardRuntime::start(config(1), |_ctx: ShardContext| async move {
+        let gate = Gate::new();
+        let done = Rc::new(Cell::new(0));
+        for i in 0..3u64 {
+            let done = done.clone();
+            gate.spawn(async move {
+                sleep(Duration::from_millis(10 * (i + 1))).await;
+                done.set(done.get() + 1);
+            })
+            .unwrap();
+        }
+        assert_eq!(gate.count(), 3);
+        let guard = gate.enter().unwrap();
+        let closing = gate.close();
+        assert_eq!(gate.spawn(async {}), Err(GateClosed));
+        assert!(gate.enter().is_err());
+        let late = spawn(async move {
+            sleep(Duration::from_millis(50)).await;
+            drop(guard);
+        });
+        closing.await;
+        assert_eq!(done.get(), 3);
+        assert_eq!(gate.count(), 0);
+        late.await;
+        // Closing an idle gate resolves at once.
+        Gate::new().close().await;
+    })
+    .unwrap();
+    rt.join().unwrap();
 }

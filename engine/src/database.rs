@@ -7,12 +7,17 @@ use std::sync::Arc;
 
 use log::{info, warn};
 
+use crate::commitlog::format::{ENTRY_MUTATION, ENTRY_TRUNCATE};
+use crate::commitlog::{
+    CommitLog, CommitLogConfig, CommitLogReplayer, ReplayPosition, ReplayReport, SyncMode,
+};
 use crate::error::{format_table_id, EngineError};
 use crate::memtable::Memtable;
 use crate::mutation::{Bound, Mutation, PartitionKey, PartitionUpdate, TableId};
 use crate::read::{ReadCommand, TokenRange};
 use crate::reader::{read_merged, scan_merged, MutationSource};
 use crate::schema::TableSchema;
+use crate::serialize::encode_mutation;
 
 /// Storage settings of one shard. Build with [`EngineConfig::in_memory`]
 /// and adjust fields; new settings keep their defaults for existing callers.
@@ -22,6 +27,8 @@ pub struct EngineConfig {
     /// Memory budget (bytes) of all memtables of the shard
     /// (`memtable_heap_space_in_mb` divided among shards).
     pub memtable_space_bytes: usize,
+    /// The shard's commitlog; `None` keeps everything in memory only.
+    pub commitlog: Option<CommitLogConfig>,
 }
 
 impl EngineConfig {
@@ -29,6 +36,15 @@ impl EngineConfig {
     pub fn in_memory() -> Self {
         EngineConfig {
             memtable_space_bytes: 256 << 20,
+            commitlog: None,
+        }
+    }
+
+    /// A durable configuration: writes go to `commitlog` first.
+    pub fn with_commitlog(commitlog: CommitLogConfig) -> Self {
+        EngineConfig {
+            commitlog: Some(commitlog),
+            ..EngineConfig::in_memory()
         }
     }
 }
@@ -107,6 +123,8 @@ impl ColumnFamily {
 pub struct Database {
     config: EngineConfig,
     tables: HashMap<TableId, ColumnFamily>,
+    /// Open once [`Database::start_commitlog`] has replayed the log.
+    commitlog: Option<CommitLog>,
     writes: AtomicU64,
     reads: AtomicU64,
     scans: AtomicU64,
@@ -118,6 +136,7 @@ impl Database {
         Database {
             config,
             tables: HashMap::new(),
+            commitlog: None,
             writes: AtomicU64::new(0),
             reads: AtomicU64::new(0),
             scans: AtomicU64::new(0),
@@ -163,20 +182,57 @@ impl Database {
         }
     }
 
-    /// Removes a table and all its data.
+    /// Removes a table and all its data (its commitlog data is discarded:
+    /// replay skips tables that do not exist).
     pub fn drop_table(&mut self, id: &TableId) {
         if self.tables.remove(id).is_some() {
+            if let Some(cl) = &mut self.commitlog {
+                cl.discard_completed_segments(
+                    id,
+                    ReplayPosition {
+                        segment_id: u64::MAX,
+                        offset: u64::MAX,
+                    },
+                );
+            }
             info!("dropped table {}", format_table_id(id));
         }
     }
 
-    /// Removes all data of a table, keeping the table.
+    /// Removes all data of a table, keeping the table. With a commitlog, a
+    /// durable truncation record makes replay drop the older data; if that
+    /// record cannot be written the error is logged (the commitlog is then
+    /// poisoned) — use [`Database::truncate_checked`] to see it.
     pub fn truncate(&mut self, id: &TableId) {
+        if let Err(e) = self.truncate_checked(id) {
+            warn!("truncate of {} failed: {e}", format_table_id(id));
+        }
+    }
+
+    /// [`Database::truncate`], reporting failure.
+    pub fn truncate_checked(&mut self, id: &TableId) -> Result<(), EngineError> {
+        if !self.tables.contains_key(id) {
+            return Err(EngineError::NoSuchTable(*id));
+        }
+        if self.config.commitlog.is_some() {
+            let cl = self
+                .commitlog
+                .as_mut()
+                .ok_or(EngineError::CommitLogNotStarted)?;
+            let mut payload = Vec::with_capacity(17);
+            payload.push(ENTRY_TRUNCATE);
+            payload.extend_from_slice(id);
+            let pos = cl.add(None, &payload)?;
+            cl.sync()?;
+            cl.wait_durable(pos)?;
+            cl.discard_completed_segments(id, pos);
+        }
         if let Some(cf) = self.tables.get_mut(id) {
             let schema = cf.schema.clone();
             cf.memtable = Memtable::new(schema);
             info!("truncated table {}", format_table_id(id));
         }
+        Ok(())
     }
 
     /// Whether the table exists on this shard.
@@ -193,16 +249,150 @@ impl Database {
         self.tables.get(id).ok_or(EngineError::NoSuchTable(*id))
     }
 
-    /// Applies a mutation to its table's memtable.
+    /// Replays the commitlog into the memtables and opens it for writes.
+    /// Call once, after every table is created and before any write. With
+    /// no commitlog configured this does nothing.
+    pub fn start_commitlog(&mut self) -> Result<ReplayReport, EngineError> {
+        let Some(config) = self.config.commitlog.clone() else {
+            return Ok(ReplayReport::default());
+        };
+        if self.commitlog.is_some() {
+            return Err(EngineError::InvalidConfig(
+                "commitlog already started".into(),
+            ));
+        }
+        let out = CommitLogReplayer::for_shard(&config.directory, config.shard).replay()?;
+        let mut report = out.report;
+        for m in &out.mutations {
+            match self.tables.get_mut(&m.table) {
+                Some(cf) => match cf.validate(&m.update) {
+                    Ok(()) => cf.memtable.apply(&m.update),
+                    Err(e) => {
+                        warn!("commitlog replay: skipping mutation: {e}");
+                        report.mutations_skipped += 1;
+                    }
+                },
+                None => report.mutations_skipped += 1,
+            }
+        }
+        info!(
+            "commitlog replayed: {} entries, {} mutations for unknown tables skipped, {} torn bytes skipped, {} corrupt segments",
+            report.entries_replayed,
+            report.mutations_skipped,
+            report.torn_bytes_skipped,
+            report.corrupt_segments.len()
+        );
+        self.commitlog = Some(CommitLog::open(config, &out.segments, out.recycled)?);
+        Ok(report)
+    }
+
+    /// Applies a mutation: commitlog first (if configured), then the
+    /// memtable. In batch mode this returns only once the mutation is on
+    /// disk (one sync per call: for group commit use
+    /// [`Database::apply_deferred`] and [`Database::sync_commitlog`]).
     pub fn apply(&mut self, m: &Mutation) -> Result<(), EngineError> {
+        let batch = matches!(
+            self.config.commitlog.as_ref().map(|c| c.sync),
+            Some(SyncMode::Batch { .. })
+        );
         let cf = self
             .tables
-            .get_mut(&m.table)
+            .get(&m.table)
             .ok_or(EngineError::NoSuchTable(m.table))?;
         cf.validate(&m.update)?;
-        cf.memtable.apply(&m.update);
-        self.writes.fetch_add(1, AtomicOrdering::Relaxed);
+        if let Some(pos) = self.log(m)? {
+            if batch {
+                let cl = self.commitlog.as_mut().expect("logged above");
+                cl.sync()?;
+                cl.wait_durable(pos)?;
+            }
+        }
+        self.apply_to_memtable(m);
         Ok(())
+    }
+
+    /// Applies a mutation without waiting for the commitlog sync, and
+    /// returns its commitlog position (`None` without a commitlog). In batch
+    /// mode the caller acknowledges the write only once
+    /// [`Database::commitlog_durable_position`] reaches that position —
+    /// many writes then share one sync ([`Database::sync_commitlog`]).
+    pub fn apply_deferred(&mut self, m: &Mutation) -> Result<Option<ReplayPosition>, EngineError> {
+        let cf = self
+            .tables
+            .get(&m.table)
+            .ok_or(EngineError::NoSuchTable(m.table))?;
+        cf.validate(&m.update)?;
+        let pos = self.log(m)?;
+        self.apply_to_memtable(m);
+        Ok(pos)
+    }
+
+    fn log(&mut self, m: &Mutation) -> Result<Option<ReplayPosition>, EngineError> {
+        if self.config.commitlog.is_none() {
+            return Ok(None);
+        }
+        let cl = self
+            .commitlog
+            .as_mut()
+            .ok_or(EngineError::CommitLogNotStarted)?;
+        let mut payload = Vec::with_capacity(256);
+        payload.push(ENTRY_MUTATION);
+        encode_mutation(m, &mut payload);
+        cl.add(Some(m.table), &payload).map(Some)
+    }
+
+    fn apply_to_memtable(&mut self, m: &Mutation) {
+        if let Some(cf) = self.tables.get_mut(&m.table) {
+            cf.memtable.apply(&m.update);
+            self.writes.fetch_add(1, AtomicOrdering::Relaxed);
+        }
+    }
+
+    /// Starts a commitlog sync covering every write so far (group commit);
+    /// returns the position it covers. Does not wait.
+    pub fn sync_commitlog(&mut self) -> Result<Option<ReplayPosition>, EngineError> {
+        self.commitlog.as_mut().map(|cl| cl.sync()).transpose()
+    }
+
+    /// Reaps finished commitlog I/O without blocking and returns the
+    /// durable position (`None` without a commitlog).
+    pub fn commitlog_durable_position(&mut self) -> Result<Option<ReplayPosition>, EngineError> {
+        self.commitlog.as_mut().map(|cl| cl.poll()).transpose()
+    }
+
+    /// Blocks until `pos` is durable.
+    pub fn wait_commitlog(&mut self, pos: ReplayPosition) -> Result<(), EngineError> {
+        match &mut self.commitlog {
+            Some(cl) => cl.wait_durable(pos),
+            None => Ok(()),
+        }
+    }
+
+    /// Periodic-mode housekeeping (sync when the period elapsed); call from
+    /// a timer.
+    pub fn commitlog_tick(&mut self) -> Result<(), EngineError> {
+        match &mut self.commitlog {
+            Some(cl) => cl.tick(),
+            None => Ok(()),
+        }
+    }
+
+    /// The commitlog, once started.
+    pub fn commitlog(&self) -> Option<&CommitLog> {
+        self.commitlog.as_ref()
+    }
+
+    /// The commitlog, once started (e.g. for fault injection in tests).
+    pub fn commitlog_mut(&mut self) -> Option<&mut CommitLog> {
+        self.commitlog.as_mut()
+    }
+
+    /// Syncs the commitlog and waits for it: ordered shutdown.
+    pub fn shutdown(&mut self) -> Result<(), EngineError> {
+        match &mut self.commitlog {
+            Some(cl) => cl.shutdown(),
+            None => Ok(()),
+        }
     }
 
     /// Reads one partition: live data only (see [`ReadCommand`]). `None`

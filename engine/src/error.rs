@@ -14,6 +14,17 @@ pub enum EngineError {
     InvalidMutation(String),
     /// An I/O error from the storage layer.
     Io(std::io::Error),
+    /// A configuration value the engine cannot work with.
+    InvalidConfig(String),
+    /// A commitlog write or sync failed earlier; the log refuses every
+    /// further write until the node restarts (nothing unsynced is ever
+    /// acknowledged).
+    CommitLogPoisoned(String),
+    /// A mutation too large for the commitlog (more than half a segment).
+    MutationTooLarge { size: usize, max: usize },
+    /// A commitlog is configured but [`crate::Database::start_commitlog`]
+    /// has not run yet (replay must happen before writes).
+    CommitLogNotStarted,
 }
 
 /// Formats a table id as a UUID string.
@@ -34,6 +45,18 @@ impl fmt::Display for EngineError {
             EngineError::NoSuchTable(id) => write!(f, "unknown table {}", format_table_id(id)),
             EngineError::InvalidMutation(why) => write!(f, "invalid mutation: {why}"),
             EngineError::Io(e) => write!(f, "storage I/O error: {e}"),
+            EngineError::InvalidConfig(why) => write!(f, "invalid storage configuration: {why}"),
+            EngineError::CommitLogPoisoned(why) => write!(
+                f,
+                "commitlog is unusable after an earlier failure ({why}); writes are refused until restart"
+            ),
+            EngineError::MutationTooLarge { size, max } => write!(
+                f,
+                "mutation of {size} bytes is too large for the commitlog (max {max} bytes, half of commitlog_segment_size_in_mb)"
+            ),
+            EngineError::CommitLogNotStarted => {
+                write!(f, "commitlog not started: replay must run before writes")
+            }
         }
     }
 }

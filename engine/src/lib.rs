@@ -11,8 +11,11 @@
 //! * [`memtable`] — the in-memory write buffer of one table.
 //! * [`reader`] / [`read`] — sources of raw partition content, their merge,
 //!   and the filtering that turns it into live query results.
+//! * [`serialize`] — the stable binary form of a mutation.
+//! * [`commitlog`] — the per-shard write-ahead log and its replay.
 //! * [`database`] — [`Database`], one shard's set of tables.
 
+pub mod commitlog;
 pub mod database;
 pub mod error;
 pub mod memtable;
@@ -21,6 +24,7 @@ pub mod read;
 pub mod reader;
 pub mod reconcile;
 pub mod schema;
+pub mod serialize;
 pub mod types;
 
 pub use database::{ColumnFamily, Database, EngineConfig, EngineStats};

@@ -121,3 +121,10 @@ impl ReaderFactory for DatabaseFactory {
 pub(crate) fn int(v: i32) -> Bytes {
     Bytes::copy_from_slice(&v.to_be_bytes())
 }
+
+/// A shard's storage may be built on one thread and moved to its core.
+#[test]
+fn database_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Database>();
+}

@@ -414,6 +414,159 @@ const IGNORED_KEYS: &[&str] = &[
     "prometheus_address",
 ];
 
+/// The unit a Cassandra 4.1 key's value is converted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    /// A duration, to milliseconds (`5000ms`, `5s`, `3h`).
+    Millis,
+    /// A size, to MiB (`32MiB`, `1GiB`).
+    Mebibytes,
+    /// A rate, to MiB/s (`64MiB/s`).
+    MebibytesPerSecond,
+}
+
+/// Cassandra 4.1 renamed the `*_in_ms`/`*_in_mb` keys and gave their values
+/// units (`read_request_timeout: 5000ms`). Both spellings are accepted.
+const MODERN_KEYS: &[(&str, &str, Unit)] = &[
+    (
+        "commitlog_sync_period",
+        "commitlog_sync_period_in_ms",
+        Unit::Millis,
+    ),
+    (
+        "commitlog_segment_size",
+        "commitlog_segment_size_in_mb",
+        Unit::Mebibytes,
+    ),
+    (
+        "commitlog_total_space",
+        "commitlog_total_space_in_mb",
+        Unit::Mebibytes,
+    ),
+    (
+        "memtable_heap_space",
+        "memtable_heap_space_in_mb",
+        Unit::Mebibytes,
+    ),
+    (
+        "memtable_offheap_space",
+        "memtable_offheap_space_in_mb",
+        Unit::Mebibytes,
+    ),
+    ("max_hint_window", "max_hint_window_in_ms", Unit::Millis),
+    (
+        "read_request_timeout",
+        "read_request_timeout_in_ms",
+        Unit::Millis,
+    ),
+    (
+        "write_request_timeout",
+        "write_request_timeout_in_ms",
+        Unit::Millis,
+    ),
+    (
+        "range_request_timeout",
+        "range_request_timeout_in_ms",
+        Unit::Millis,
+    ),
+    (
+        "counter_write_request_timeout",
+        "counter_write_request_timeout_in_ms",
+        Unit::Millis,
+    ),
+    (
+        "cas_contention_timeout",
+        "cas_contention_timeout_in_ms",
+        Unit::Millis,
+    ),
+    (
+        "truncate_request_timeout",
+        "truncate_request_timeout_in_ms",
+        Unit::Millis,
+    ),
+    ("request_timeout", "request_timeout_in_ms", Unit::Millis),
+    (
+        "native_transport_max_frame_size",
+        "native_transport_max_frame_size_in_mb",
+        Unit::Mebibytes,
+    ),
+    (
+        "compaction_throughput",
+        "compaction_throughput_mb_per_sec",
+        Unit::MebibytesPerSecond,
+    ),
+];
+
+fn modern_key(key: &str) -> Option<(&'static str, Unit)> {
+    MODERN_KEYS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, legacy, unit)| (*legacy, *unit))
+}
+
+/// Converts `5s` / `32MiB` / `64MiB/s` (or a bare number, already in the
+/// target unit) to an integer in `unit`; refuses values that lose precision.
+fn convert_unit(key: &str, value: &str, unit: Unit) -> Result<String, ConfigError> {
+    let v = value.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (number, suffix) = (&v[..split], v[split..].trim());
+    let n: u128 = number.parse().map_err(|_| {
+        invalid(
+            key,
+            value,
+            "expected a whole number with a unit, like 5000ms or 32MiB",
+        )
+    })?;
+    // (suffix, numerator, denominator) relative to the target unit.
+    let table: &[(&str, u128, u128)] = match unit {
+        Unit::Millis => &[
+            ("", 1, 1),
+            ("ms", 1, 1),
+            ("s", 1_000, 1),
+            ("m", 60_000, 1),
+            ("h", 3_600_000, 1),
+            ("d", 86_400_000, 1),
+            ("us", 1, 1_000),
+            ("µs", 1, 1_000),
+            ("ns", 1, 1_000_000),
+        ],
+        Unit::Mebibytes => &[
+            ("", 1, 1),
+            ("MiB", 1, 1),
+            ("GiB", 1024, 1),
+            ("KiB", 1, 1024),
+            ("B", 1, 1 << 20),
+        ],
+        Unit::MebibytesPerSecond => &[
+            ("", 1, 1),
+            ("MiB/s", 1, 1),
+            ("KiB/s", 1, 1024),
+            ("B/s", 1, 1 << 20),
+        ],
+    };
+    let Some((_, num, den)) = table.iter().find(|(s, _, _)| *s == suffix) else {
+        let units: Vec<&str> = table
+            .iter()
+            .map(|(s, _, _)| *s)
+            .filter(|s| !s.is_empty())
+            .collect();
+        return Err(invalid(
+            key,
+            value,
+            &format!("unknown unit; expected one of {}", units.join(", ")),
+        ));
+    };
+    let scaled = n * num;
+    if scaled % den != 0 {
+        return Err(invalid(
+            key,
+            value,
+            "cannot be expressed exactly in the key's unit (ms or MiB)",
+        ));
+    }
+    Ok((scaled / den).to_string())
+}
+
 fn is_known(key: &str) -> bool {
     KEYS.iter().any(|(k, _)| *k == key)
 }
@@ -626,6 +779,7 @@ fn load_yaml_str(text: &str, path: &Path, settings: &mut Settings) -> Result<(),
             })
         }
     };
+    let mut yaml_keys: Vec<&'static str> = Vec::new();
     for (k, v) in map {
         let key = match k {
             serde_yaml::Value::String(s) => s,
@@ -636,8 +790,29 @@ fn load_yaml_str(text: &str, path: &Path, settings: &mut Settings) -> Result<(),
                 })
             }
         };
-        if is_known(&key) {
+        if let Some((legacy, unit)) = modern_key(&key) {
             if let Some(raw) = raw_from_yaml(&key, &v)? {
+                let converted = convert_unit(&key, &raw.text(), unit)?;
+                if yaml_keys.contains(&legacy) {
+                    return Err(ConfigError::Conflict(format!(
+                        "both '{key}' and '{legacy}' are set: keep one"
+                    )));
+                }
+                yaml_keys.push(legacy);
+                settings
+                    .values
+                    .insert(legacy.to_string(), Raw::Scalar(converted));
+            }
+        } else if is_known(&key) {
+            if let Some(raw) = raw_from_yaml(&key, &v)? {
+                if let Some(k) = KEYS.iter().map(|(k, _)| *k).find(|k| *k == key) {
+                    if yaml_keys.contains(&k) {
+                        return Err(ConfigError::Conflict(format!(
+                            "both '{k}' and its Cassandra 4.1 name are set: keep one"
+                        )));
+                    }
+                    yaml_keys.push(k);
+                }
                 settings.values.insert(key, raw);
             }
         } else if IGNORED_KEYS.contains(&key.as_str()) {
@@ -657,7 +832,8 @@ pub fn usage() -> String {
         "Usage: tessera [--config FILE.yaml] [--KEY VALUE]...\n\n\
          Starts a Tessera node. Every cassandra.yaml key below can be given as a flag,\n\
          with dashes or underscores (--rpc-address 127.0.0.2, --native-transport-port=9142);\n\
-         flags override the YAML file, which overrides the defaults.\n\n\
+         flags override the YAML file, which overrides the defaults. Cassandra 4.1 names\n\
+         with units are accepted too (read_request_timeout: 5s, commitlog_segment_size: 32MiB).\n\n\
          Options:\n  \
          --config FILE        load cassandra.yaml-style settings from FILE\n  \
          --seeds A,B          seed addresses (seed_provider)\n  \
@@ -734,6 +910,11 @@ impl Config {
                     Raw::List(value.split(',').map(|s| s.trim().to_string()).collect()),
                 )),
                 k if is_known(k) => flags.push((key, Raw::Scalar(value))),
+                k if modern_key(k).is_some() => {
+                    let (legacy, unit) = modern_key(k).unwrap_or(("", Unit::Millis));
+                    let converted = convert_unit(k, &value, unit)?;
+                    flags.push((legacy.to_string(), Raw::Scalar(converted)));
+                }
                 k if IGNORED_KEYS.contains(&k) => {}
                 _ => return Err(ConfigError::UnknownOption(format!("--{name}"))),
             }
@@ -1373,6 +1554,43 @@ mod tests {
         assert_eq!(c.notes.len(), 1);
         assert!(c.notes[0].contains("concurrent_reads"));
         assert!(c.notes[0].contains("client_encryption_options"));
+    }
+
+    #[test]
+    fn cassandra_41_keys_with_units() {
+        let c = Config::from_yaml_str(
+            "read_request_timeout: 5s\nwrite_request_timeout: 1500ms\n\
+             commitlog_segment_size: 1GiB\ncompaction_throughput: 1024KiB/s\n\
+             max_hint_window: 3h\nnative_transport_max_frame_size: 16MiB\n",
+        )
+        .unwrap();
+        assert_eq!(c.read_request_timeout_in_ms, 5000);
+        assert_eq!(c.write_request_timeout_in_ms, 1500);
+        assert_eq!(c.commitlog_segment_size_in_mb, 1024);
+        assert_eq!(c.compaction_throughput_mb_per_sec, 1);
+        assert_eq!(c.max_hint_window_in_ms, 10_800_000);
+        assert_eq!(c.native_transport_max_frame_size_in_mb, 16);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let c = Config::from_args(&args(&["--read-request-timeout", "2s"])).unwrap();
+        assert_eq!(c.read_request_timeout_in_ms, 2000);
+        for (yaml, key) in [
+            (
+                "read_request_timeout: 5 fortnights\n",
+                "read_request_timeout",
+            ),
+            ("read_request_timeout: 1500us\n", "read_request_timeout"),
+            ("commitlog_segment_size: 32MB\n", "commitlog_segment_size"),
+            ("request_timeout: -1ms\n", "request_timeout"),
+        ] {
+            match Config::from_yaml_str(yaml) {
+                Err(ConfigError::InvalidValue { key: k, .. }) => assert_eq!(k, key, "{yaml}"),
+                other => panic!("{yaml}: {other:?}"),
+            }
+        }
+        let err =
+            Config::from_yaml_str("read_request_timeout: 5s\nread_request_timeout_in_ms: 5000\n")
+                .unwrap_err();
+        assert!(matches!(err, ConfigError::Conflict(_)), "{err:?}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ def cqlsh(node, tmp_path_factory):
     assert exe, "cqlsh is not installed in this venv (tests/python/requirements-datastax.txt)"
     home = tmp_path_factory.mktemp("cqlsh-home")  # no ~/.cassandra/cqlshrc of the developer
 
-    def run(*args, check=True, timeout=60):
+    def run(*args, check=True, timeout=60, strip_warnings=True):
         p = subprocess.run(
             [str(exe), node.addr, str(node.port), "--connect-timeout", "20",
              "--request-timeout", "30", *args],
@@ -26,6 +26,10 @@ def cqlsh(node, tmp_path_factory):
         if check:
             assert p.returncode == 0 and "Error" not in p.stderr, \
                 f"cqlsh {args} exited {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+        if strip_warnings:
+            # e.g. "WARNING: cqlsh was built against 5.0.0, but this server is 4.0.11..."
+            p.stdout = "".join(line for line in p.stdout.splitlines(keepends=True)
+                               if not line.startswith("WARNING: cqlsh was built against"))
         return p
     return run
 

@@ -60,9 +60,9 @@ def test_create_keyspace_if_not_exists_and_durable_writes(session, cluster):
 
 def test_table_with_composite_key_desc_clustering_and_static(session, cluster, ks):
     session.execute(
-        f"CREATE TABLE {ks}.full (a int, b text, c int, d timestamp, s text STATIC, v text, "
+        f"CREATE TABLE {ks}.fulltab (a int, b text, c int, d timestamp, s text STATIC, v text, "
         "PRIMARY KEY ((a, b), c, d)) WITH CLUSTERING ORDER BY (c DESC, d ASC)")
-    t = cluster.metadata.keyspaces[ks].tables["full"]
+    t = cluster.metadata.keyspaces[ks].tables["fulltab"]
     assert [c.name for c in t.partition_key] == ["a", "b"]
     assert [c.name for c in t.clustering_key] == ["c", "d"]
     assert t.columns["c"].is_reversed and not t.columns["d"].is_reversed
@@ -71,7 +71,7 @@ def test_table_with_composite_key_desc_clustering_and_static(session, cluster, k
 
     rows = {(r.column_name): r for r in session.execute(
         "SELECT column_name, kind, position, clustering_order, type FROM system_schema.columns "
-        "WHERE keyspace_name = %s AND table_name = 'full'", (ks,))}
+        "WHERE keyspace_name = %s AND table_name = 'fulltab'", (ks,))}
     assert {n: (r.kind, r.position, r.clustering_order, r.type) for n, r in rows.items()} == {
         "a": ("partition_key", 0, "none", "int"),
         "b": ("partition_key", 1, "none", "text"),
@@ -82,8 +82,8 @@ def test_table_with_composite_key_desc_clustering_and_static(session, cluster, k
     }
 
     for c in (1, 3, 2):
-        session.execute(f"INSERT INTO {ks}.full (a, b, c, d, v) VALUES (1, 'x', {c}, 0, 'v{c}')")
-    assert [r.c for r in session.execute(f"SELECT c FROM {ks}.full WHERE a = 1 AND b = 'x'")] \
+        session.execute(f"INSERT INTO {ks}.fulltab (a, b, c, d, v) VALUES (1, 'x', {c}, 0, 'v{c}')")
+    assert [r.c for r in session.execute(f"SELECT c FROM {ks}.fulltab WHERE a = 1 AND b = 'x'")] \
         == [3, 2, 1]
 
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use engine::{Database, EngineConfig};
 
+use crate::admin::{register_builtin_routes, AdminLimits, AdminServer, Router};
 use crate::config::Config;
 use crate::cql3::query_processor::QueryProcessor;
 use crate::schema::{LocalNodeInfo, Schema};
@@ -164,10 +165,26 @@ async fn shard_main(ctx: ShardContext, config: Arc<Config>, local: LocalNodeInfo
         extra_supported: Vec::new(),
         open_connections: Cell::new(0),
     });
+    let admin = if shard == 0 {
+        let api_addr = SocketAddr::new(config.api_address, config.api_port);
+        let mut router = Router::new();
+        register_builtin_routes(&mut router, &config, ctx.shards());
+        let server = AdminServer::bind(api_addr, router, AdminLimits::default()).map_err(|e| format!("cannot bind the admin API on {api_addr}: {e}"))?;
+        log::info!("admin API listening on {api_addr}");
+        Some(server)
+    } else {
+        None
+    };
     let addr = SocketAddr::new(config.rpc_address, config.native_transport_port);
     let listener = glommio::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen for CQL clients on {addr}: {e}"))?;
     log::info!("shard {shard}: Starting listening for CQL clients on {addr} (unencrypted)");
-    crate::transport::serve(listener, services, ctx.stopped()).await;
+    let cql = crate::transport::serve(listener, services, ctx.stopped());
+    match admin {
+        Some(admin) => {
+            futures_lite::future::zip(cql, admin.serve(ctx.stopped())).await;
+        }
+        None => cql.await,
+    }
     log::info!("shard {shard}: stopped");
     Ok(())
 }

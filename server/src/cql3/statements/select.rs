@@ -286,6 +286,7 @@ impl SelectStatement {
             remaining: state.as_ref().map(|s| s.remaining).unwrap_or(limit.unwrap_or(i32::MAX)),
             page_left: page_size.map(|p| p.min(i32::MAX as usize) as i32).unwrap_or(i32::MAX),
             ppl,
+            ppl_limit: ppl,
             last: None,
             agg: if aggregate { Some(self.selection.new_aggregates()) } else { None },
             group_key: None,
@@ -373,36 +374,43 @@ impl SelectStatement {
                 }
                 PartitionRestriction::Token { .. } | PartitionRestriction::None => {
                     let mut range = self.token_range(&opts.ctx)?;
-                    let mut first_resume: Option<Clustering> = None;
+                    let mut resumed_done = false;
                     if let Some(s) = &state {
                         let token = crate::dht::murmur3::murmur3_token(&s.key);
-                        range.start = ScanBound::Key { token, key: s.key.clone(), inclusive: s.clustering.is_some() };
-                        first_resume = s.clustering.clone();
-                        out.ppl = ppl.map(|_| s.remaining_in_partition);
+                        range.start = ScanBound::Key { token, key: s.key.clone(), inclusive: false };
+                        if let Some(c) = &s.clustering {
+                            // Finish the partition the last page stopped in.
+                            out.ppl = ppl.map(|_| s.remaining_in_partition);
+                            let mut cmd = cmd_base.clone();
+                            cmd.ranges = resume_ranges(&self.engine, &cmd.ranges, c, self.reversed);
+                            cmd.row_limit = out.row_limit();
+                            let key = PartitionKey { token, key: s.key.clone() };
+                            if let Some(mut p) = proxy.read_partition(&ks, &self.table, &key, &cmd, opts.consistency).await? {
+                                if p.rows.is_empty() {
+                                    p.static_row = None;
+                                }
+                                if !out.partition(&p)? {
+                                    resumed_done = true;
+                                }
+                            }
+                        }
+                    }
+                    if resumed_done {
+                        exhausted = false;
                     }
                     'scan: loop {
-                        if out.full() {
+                        if resumed_done || out.full() {
                             exhausted = false;
                             break;
                         }
                         let batch = 128usize.min(out.page_left.max(1) as usize + 1);
                         let mut cmd = cmd_base.clone();
-                        cmd.row_limit = if self.restrictions.filters.is_empty() && !aggregate { out.row_limit() } else { None };
+                        cmd.row_limit = if self.restrictions.filters.is_empty() && !aggregate { out.row_limit_no_ppl() } else { None };
                         let parts = proxy.scan(&ks, &self.table, &range, &cmd, batch, opts.consistency).await?;
                         let n = parts.len();
-                        for mut p in parts {
+                        for p in parts {
                             range.start = ScanBound::Key { token: p.key.token, key: p.key.key.clone(), inclusive: false };
-                            if let Some(c) = first_resume.take() {
-                                if state.as_ref().is_some_and(|s| s.key == p.key.key) {
-                                    let rr = resume_ranges(&self.engine, &cmd_base.ranges, &c, self.reversed);
-                                    p.rows.retain(|(ck, _)| rr.iter().any(|r| self.engine.range_contains(r, ck)));
-                                    if rr.is_empty() {
-                                        p.static_row = None;
-                                    }
-                                }
-                            } else {
-                                out.ppl = ppl;
-                            }
+                            out.ppl = ppl;
                             if !out.partition(&p)? {
                                 exhausted = false;
                                 break 'scan;
@@ -479,6 +487,8 @@ struct Collector<'s, 'c> {
     remaining: i32,
     page_left: i32,
     ppl: Option<i32>,
+    /// The PER PARTITION LIMIT itself.
+    ppl_limit: Option<i32>,
     last: Option<(Bytes, Option<Clustering>)>,
     agg: Option<Vec<super::selection::AggState>>,
     group_key: Option<Vec<Bytes>>,
@@ -489,6 +499,18 @@ struct Collector<'s, 'c> {
 impl Collector<'_, '_> {
     fn full(&self) -> bool {
         self.remaining <= 0 || self.page_left <= 0
+    }
+
+    /// Row limit for a scan batch: per-partition limits apply per partition.
+    fn row_limit_no_ppl(&self) -> Option<usize> {
+        let mut l = self.remaining.min(self.page_left);
+        if let Some(p) = self.ppl_limit {
+            l = l.min(p);
+        }
+        if self.stmt.distinct {
+            l = 1;
+        }
+        Some(l.max(0) as usize)
     }
 
     fn row_limit(&self) -> Option<usize> {

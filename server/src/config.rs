@@ -557,7 +557,7 @@ fn convert_unit(key: &str, value: &str, unit: Unit) -> Result<String, ConfigErro
         ));
     };
     let scaled = n * num;
-    if scaled % den != 0 {
+    if !scaled.is_multiple_of(*den) {
         return Err(invalid(
             key,
             value,

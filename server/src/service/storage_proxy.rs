@@ -172,7 +172,10 @@ impl StorageProxy {
     }
 
     fn replica_apply(&self, m: &Mutation) -> Result<(), ErrorResponse> {
-        self.db.borrow_mut().apply(m).map_err(|e| ErrorResponse::server(format!("write failed: {e}")))
+        self.db.borrow_mut().apply(m).map_err(|e| match e {
+            engine::EngineError::MutationTooLarge { .. } => ErrorResponse::invalid(format!("Rejecting mutation: {e}")),
+            e => ErrorResponse::server(format!("write failed: {e}")),
+        })
     }
 
     /// The content of a node-generated table as partitions, ordered by key.

@@ -487,7 +487,7 @@ impl Schema {
         if let Some(r) = replication.filter(|r| r.contains_key("class")) {
             new.replication = replication_params(name, &r, Some(&ks.replication.options), ctx)?;
         }
-        if &new == &**ks {
+        if new == **ks {
             return Ok(None);
         }
         self.keyspaces.insert(name.to_string(), Arc::new(new));

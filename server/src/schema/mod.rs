@@ -28,6 +28,8 @@ pub mod digest;
 mod options;
 pub mod persist;
 pub mod system;
+#[cfg(test)]
+mod tests;
 pub mod types;
 
 pub use ddl::{DdlContext, SchemaChange, SchemaChangeEvent, SchemaChangeTarget};

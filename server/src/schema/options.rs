@@ -503,9 +503,9 @@ fn compression(m: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>,
                 .parse()
                 .map_err(|_| config(format!("Invalid value {c} for chunk_length_in_kb")))?;
             if n <= 0 {
-                return Err(config(format!(
-                    "Invalid negative or null chunk_length_in_kb"
-                )));
+                return Err(config(
+                    "Invalid negative or null chunk_length_in_kb".to_string(),
+                ));
             }
             if n & (n - 1) != 0 {
                 return Err(config(

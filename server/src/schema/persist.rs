@@ -291,7 +291,7 @@ fn parse(text: &str, schema: &mut Schema) -> Result<(), String> {
     Ok(())
 }
 
-fn arg<'a>(w: &'a [String], i: usize) -> Result<&'a str, String> {
+fn arg(w: &[String], i: usize) -> Result<&str, String> {
     w.get(i)
         .map(|s| s.as_str())
         .ok_or_else(|| format!("'{}' needs more fields", w[0]))
@@ -303,7 +303,7 @@ fn num<T: std::str::FromStr>(w: &[String], i: usize) -> Result<T, String> {
 }
 
 fn pairs(w: &[String], from: usize) -> Result<BTreeMap<String, String>, String> {
-    if (w.len() - from) % 2 != 0 {
+    if !(w.len() - from).is_multiple_of(2) {
         return Err("odd number of map entries".to_string());
     }
     Ok(w[from..]

@@ -267,12 +267,9 @@ pub fn parse_cql_type(
     };
     ColumnType::parse_with(s, &resolve)
         .map(|t| canonical(&t))
-        .map_err(|e| {
-            if e.starts_with("Unknown type ") {
-                format!("Unknown type {keyspace}.{}", &e["Unknown type ".len()..])
-            } else {
-                e
-            }
+        .map_err(|e| match e.strip_prefix("Unknown type ") {
+            Some(name) => format!("Unknown type {keyspace}.{name}"),
+            None => e,
         })
 }
 

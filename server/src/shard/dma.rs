@@ -13,7 +13,10 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-pub use glommio::io::DmaFile;
+pub use glommio::io::{
+    DmaBuffer, DmaFile, DmaStreamReader, DmaStreamReaderBuilder, DmaStreamWriter,
+    DmaStreamWriterBuilder, OpenOptions, ReadResult,
+};
 
 /// Name of the probe file [`dma_probe`] keeps in each directory.
 pub const DMA_PROBE_FILE: &str = ".tessera-dma-probe";

@@ -39,7 +39,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-pub use dma::{dma_probe, DmaFile, DMA_PROBE_FILE};
+pub use dma::{
+    dma_probe, DmaBuffer, DmaFile, DmaStreamReader, DmaStreamReaderBuilder, DmaStreamWriter,
+    DmaStreamWriterBuilder, OpenOptions, ReadResult, DMA_PROBE_FILE,
+};
 pub use gate::{Gate, GateClose, GateClosed, GateGuard};
 pub use mailbox::MailboxStats;
 pub use runtime::{io_memory_per_shard, ShardConfig, ShardRuntime};

@@ -208,13 +208,25 @@ fn dma_files_write_and_read_back_after_probe() {
         let dir = d.clone();
         async move {
             let path = dir.join(format!("file-{}", ctx.id()));
-            let file = DmaFile::create(&path).await.unwrap();
+            // Opened read-write and empty, as a commitlog segment is: without
+            // the probe, glommio would now pick its poll ring for this disk
+            // and the reads below would fail with EOPNOTSUPP.
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .dma_open(&path)
+                .await
+                .unwrap();
             let mut buf = file.alloc_dma_buffer(8192);
             for (i, b) in buf.as_bytes_mut().iter_mut().enumerate() {
                 *b = (i % 253) as u8 ^ ctx.id() as u8;
             }
             assert_eq!(file.write_at(buf, 0).await.unwrap(), 8192);
             file.fdatasync().await.unwrap();
+            let same_fd = file.read_at_aligned(0, 4096).await.unwrap();
+            assert_eq!(same_fd.len(), 4096);
+            assert_eq!(same_fd[1], 1 ^ ctx.id() as u8);
             file.close().await.unwrap();
             let file = DmaFile::open(&path).await.unwrap();
             let read = file.read_at_aligned(4096, 4096).await.unwrap();

@@ -153,6 +153,12 @@ pub struct Config {
     /// processes (several test nodes on one machine), so shards are not
     /// pinned and do not spin while idle.
     pub overprovisioned: bool,
+    /// The YAML file given with `--config`, if any.
+    pub config_file: Option<PathBuf>,
+    /// Tessera: where `GossipingPropertyFileSnitch` reads `dc=`/`rack=`
+    /// (default: `cassandra-rackdc.properties` beside the `--config` file,
+    /// else in `workdir`).
+    pub rackdc_properties: PathBuf,
     /// Unknown keys found while loading (logged as warnings by the caller).
     pub warnings: Vec<String>,
     /// Known `cassandra.yaml` keys that were accepted but are not implemented.
@@ -305,6 +311,10 @@ const KEYS: &[(&str, &str)] = &[
     (
         "shard_poll_window_in_us",
         "Tessera: idle shard spin before sleeping [200]",
+    ),
+    (
+        "rackdc_properties",
+        "Tessera: cassandra-rackdc.properties path [beside --config, else WORKDIR]",
     ),
     (
         "overprovisioned",
@@ -576,6 +586,7 @@ fn is_known(key: &str) -> bool {
 #[derive(Debug, Default)]
 struct Settings {
     values: BTreeMap<String, Raw>,
+    config_file: Option<PathBuf>,
     warnings: Vec<String>,
     ignored: Vec<String>,
 }
@@ -926,6 +937,7 @@ impl Config {
         for (k, v) in flags {
             settings.values.insert(k, v);
         }
+        settings.config_file = config_file;
         Config::from_settings(settings)
     }
 
@@ -1117,6 +1129,15 @@ impl Config {
         let workdir = s
             .path("workdir")?
             .unwrap_or_else(|| PathBuf::from("./data"));
+        let rackdc_properties = match s.path("rackdc_properties")? {
+            Some(p) => p,
+            None => s
+                .config_file
+                .as_deref()
+                .and_then(Path::parent)
+                .map(|d| d.join("cassandra-rackdc.properties"))
+                .unwrap_or_else(|| workdir.join("cassandra-rackdc.properties")),
+        };
         let data_file_directories = match s.get("data_file_directories") {
             None => vec![workdir.join("data")],
             Some(raw) => {
@@ -1254,6 +1275,8 @@ impl Config {
             log_level,
             shard_poll_window_in_us: s.int("shard_poll_window_in_us", 200)?,
             overprovisioned: s.boolean("overprovisioned", false)?,
+            rackdc_properties,
+            config_file: s.config_file.clone(),
             warnings: s.warnings,
             notes,
         })
@@ -1415,6 +1438,16 @@ mod tests {
         assert_eq!(c.broadcast_address, ip("127.0.0.5")); // derived from listen_address
         assert_eq!(c.api_address, ip("127.0.0.5"));
         assert_eq!(c.seed_provider.seeds, vec![ip("127.0.0.5")]);
+        assert_eq!(c.config_file.as_deref(), Some(path.as_path()));
+        assert_eq!(
+            c.rackdc_properties,
+            path.parent().unwrap().join("cassandra-rackdc.properties")
+        );
+        let c = Config::from_args(&args(&["--workdir", "/w"])).unwrap();
+        assert_eq!(
+            c.rackdc_properties,
+            PathBuf::from("/w/cassandra-rackdc.properties")
+        );
     }
 
     #[test]

@@ -19,8 +19,8 @@ const USAGE: &str =
 Commands:
     version                          Print the node's release version
     info                             Print node information (uptime, load, ...)
-    status                           Print cluster information (state, load, host id, ...)
-    ring                             Print token ring information
+    status [<keyspace>]              Print cluster information (state, load, host id, ...)
+    ring [<keyspace>]                Print token ring information
     describecluster                  Print the cluster name, snitch, partitioner and schema versions
     flush [<keyspace> [<tables>...]] Flush memtables to SSTables
     compact [<keyspace> [<tables>...]] Force a major compaction
@@ -128,13 +128,19 @@ fn run(inv: &Invocation) -> Result<String, String> {
             arity(0, 0)?;
             Ok(format_info(&get_json("/storage_service/info")?))
         }
-        "status" => {
+        "status" | "ring" => {
             arity(0, 1)?;
-            Ok(format_status(&get_json("/storage_service/status")?))
-        }
-        "ring" => {
-            arity(0, 1)?;
-            Ok(format_ring(&get_json("/storage_service/ring")?))
+            // With a keyspace, ownership is computed for its replication.
+            let mut path = format!("/storage_service/{}", inv.command);
+            if let Some(ks) = args.first() {
+                path.push_str(&format!("?keyspace={}", percent_encode(ks)));
+            }
+            let v = get_json(&path)?;
+            Ok(if inv.command == "status" {
+                format_status(&v)
+            } else {
+                format_ring(&v)
+            })
         }
         "describecluster" => {
             arity(0, 0)?;

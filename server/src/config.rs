@@ -19,6 +19,8 @@
 //! does not implement are accepted and listed in [`Config::notes`]. Invalid
 //! values are refused with a [`ConfigError`] naming the key and the value.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};

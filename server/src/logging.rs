@@ -6,6 +6,8 @@
 //! debug output without editing the config. `TESSERA_LOG` also accepts
 //! per-target levels: `TESSERA_LOG=info,server::gms=debug`.
 
+#![warn(missing_docs)]
+
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -20,6 +20,8 @@
 //! server.serve(ctx.stopped()).await;
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod http;
 pub mod json;

@@ -19,6 +19,8 @@
 //!   main function has returned, then exit; [`ShardRuntime::join`] collects
 //!   their results.
 
+#![warn(missing_docs)]
+
 mod dma;
 mod gate;
 mod mailbox;

@@ -2,14 +2,21 @@
 //! memtables, and the read and write paths over them.
 
 use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{info, warn};
 
 use crate::commitlog::format::{ENTRY_MUTATION, ENTRY_TRUNCATE};
 use crate::commitlog::{
     CommitLog, CommitLogConfig, CommitLogReplayer, ReplayPosition, ReplayReport, SyncMode,
+};
+use crate::compaction::{
+    pick_task, run_compaction, CompactionContext, CompactionManager, CompactionStats,
+    CompactionTask,
 };
 use crate::error::{format_table_id, EngineError};
 use crate::memtable::Memtable;
@@ -18,6 +25,7 @@ use crate::read::{ReadCommand, TokenRange};
 use crate::reader::{read_merged, scan_merged, MutationSource};
 use crate::schema::TableSchema;
 use crate::serialize::encode_mutation;
+use crate::sstable::{load_directory, sync_dir, SSTable, SSTableWriter};
 
 /// Storage settings of one shard. Build with [`EngineConfig::in_memory`]
 /// and adjust fields; new settings keep their defaults for existing callers.
@@ -29,6 +37,16 @@ pub struct EngineConfig {
     pub memtable_space_bytes: usize,
     /// The shard's commitlog; `None` keeps everything in memory only.
     pub commitlog: Option<CommitLogConfig>,
+    /// The shard's data directory (one of `data_file_directories`, per
+    /// shard). Each table's SSTables live in `<data_directory>/<table id
+    /// as 32 hex digits>/`. `None`: tables have no SSTables unless created
+    /// with [`Database::create_table_with_dir`].
+    pub data_directory: Option<PathBuf>,
+    /// When the memtables of the shard together hold more than this, the
+    /// largest flushable one is flushed on the writing thread before the
+    /// write returns (which is also the back-pressure: writers wait for
+    /// the flush). 0 disables automatic flushes.
+    pub memtable_budget_bytes: usize,
 }
 
 impl EngineConfig {
@@ -37,6 +55,17 @@ impl EngineConfig {
         EngineConfig {
             memtable_space_bytes: 256 << 20,
             commitlog: None,
+            data_directory: None,
+            memtable_budget_bytes: 256 << 20,
+        }
+    }
+
+    /// A durable configuration with SSTables in `data_directory`.
+    pub fn durable(commitlog: CommitLogConfig, data_directory: impl Into<PathBuf>) -> Self {
+        EngineConfig {
+            commitlog: Some(commitlog),
+            data_directory: Some(data_directory.into()),
+            ..EngineConfig::in_memory()
         }
     }
 
@@ -58,6 +87,10 @@ pub struct EngineStats {
     pub reads: u64,
     /// Range scans served.
     pub scans: u64,
+    /// Memtables flushed to SSTables.
+    pub flushes: u64,
+    /// Compactions completed.
+    pub compactions: u64,
 }
 
 /// One table on one shard (Cassandra's `ColumnFamilyStore`).
@@ -65,6 +98,11 @@ pub struct EngineStats {
 pub struct ColumnFamily {
     schema: Arc<TableSchema>,
     memtable: Memtable,
+    /// Where the table's SSTables live (`None`: memory only).
+    dir: Option<PathBuf>,
+    /// Live SSTables, oldest generation first.
+    sstables: Vec<Arc<SSTable>>,
+    next_generation: u64,
 }
 
 impl ColumnFamily {
@@ -72,7 +110,61 @@ impl ColumnFamily {
         ColumnFamily {
             memtable: Memtable::new(schema.clone()),
             schema,
+            dir: None,
+            sstables: Vec::new(),
+            next_generation: 1,
         }
+    }
+
+    /// A table whose SSTables live in `dir`: loads the ones there.
+    fn open(schema: Arc<TableSchema>, dir: PathBuf) -> Result<Self, EngineError> {
+        let loaded = load_directory(&dir, &schema)?;
+        info!(
+            "table {}: {} SSTables loaded from {}",
+            format_table_id(&schema.id),
+            loaded.sstables.len(),
+            dir.display()
+        );
+        Ok(ColumnFamily {
+            memtable: Memtable::new(schema.clone()),
+            schema,
+            dir: Some(dir),
+            sstables: loaded.sstables,
+            next_generation: loaded.next_generation,
+        })
+    }
+
+    /// The table's live SSTables, oldest first.
+    pub fn sstables(&self) -> &[Arc<SSTable>] {
+        &self.sstables
+    }
+
+    /// The table's SSTable directory, if it has one.
+    pub fn directory(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Everything at or before this commitlog position is in SSTables.
+    fn flushed_position(&self) -> Option<ReplayPosition> {
+        self.sstables
+            .iter()
+            .filter_map(|s| s.stats().commitlog_position)
+            .max()
+    }
+
+    /// Deletes every SSTable file (drop/truncate).
+    fn delete_sstables(&mut self) -> Result<(), EngineError> {
+        for s in self.sstables.drain(..) {
+            match fs::remove_file(s.path()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(dir) = &self.dir {
+            sync_dir(dir)?;
+        }
+        Ok(())
     }
 
     /// The table's current schema.
@@ -86,7 +178,10 @@ impl ColumnFamily {
     }
 
     fn sources(&self) -> Vec<&dyn MutationSource> {
-        vec![&self.memtable as &dyn MutationSource]
+        let mut v = Vec::with_capacity(1 + self.sstables.len());
+        v.push(&self.memtable as &dyn MutationSource);
+        v.extend(self.sstables.iter().map(|s| &**s as &dyn MutationSource));
+        v
     }
 
     /// Checks that `update` fits the schema before anything of it is applied.
@@ -125,9 +220,24 @@ pub struct Database {
     tables: HashMap<TableId, ColumnFamily>,
     /// Open once [`Database::start_commitlog`] has replayed the log.
     commitlog: Option<CommitLog>,
+    compaction: CompactionManager,
     writes: AtomicU64,
     reads: AtomicU64,
     scans: AtomicU64,
+    flushes: u64,
+}
+
+/// Seconds since the epoch (Cassandra's `nowInSec`).
+pub fn now_seconds() -> i32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs().min(i32::MAX as u64) as i32)
+        .unwrap_or(0)
+}
+
+/// The directory name of a table: its id as 32 hex digits.
+pub fn table_dir_name(id: &TableId) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Database {
@@ -137,6 +247,8 @@ impl Database {
             config,
             tables: HashMap::new(),
             commitlog: None,
+            compaction: CompactionManager::default(),
+            flushes: 0,
             writes: AtomicU64::new(0),
             reads: AtomicU64::new(0),
             scans: AtomicU64::new(0),
@@ -148,14 +260,73 @@ impl Database {
         &self.config
     }
 
+    /// Opens a shard: creates every table (loading its SSTables) and then
+    /// replays the commitlog (only what is not in SSTables yet).
+    pub fn open(
+        config: EngineConfig,
+        schemas: impl IntoIterator<Item = Arc<TableSchema>>,
+    ) -> Result<(Database, ReplayReport), EngineError> {
+        let mut db = Database::new(config);
+        for s in schemas {
+            db.try_create_table(s)?;
+        }
+        let report = db.start_commitlog()?;
+        Ok((db, report))
+    }
+
     /// Adds a table; if it exists already, only its schema is replaced.
+    /// With a data directory configured, the table's SSTables are loaded
+    /// from it (do this before [`Database::start_commitlog`]). If they
+    /// cannot be loaded (I/O error, corrupt file) the error is logged and
+    /// the table runs without SSTables: its data stays in the commitlog
+    /// (nothing is flushed or discarded) and the damaged files are left
+    /// alone. Use [`Database::try_create_table`] to see the error.
     pub fn create_table(&mut self, schema: Arc<TableSchema>) {
+        if let Err(e) = self.try_create_table(schema.clone()) {
+            log::error!(
+                "table {}: cannot load SSTables ({e}); serving it without them",
+                format_table_id(&schema.id)
+            );
+            self.tables.insert(schema.id, ColumnFamily::new(schema));
+        }
+    }
+
+    /// [`Database::create_table`], failing if the table's SSTables cannot
+    /// be loaded (e.g. [`EngineError::CorruptSSTable`]).
+    pub fn try_create_table(&mut self, schema: Arc<TableSchema>) -> Result<(), EngineError> {
+        match &self.config.data_directory {
+            Some(root) => {
+                let dir = root.join(table_dir_name(&schema.id));
+                self.create_table_with_dir(schema, dir)
+            }
+            None => {
+                if self.tables.contains_key(&schema.id) {
+                    self.alter_table(schema);
+                } else {
+                    info!("creating table {}", format_table_id(&schema.id));
+                    self.tables.insert(schema.id, ColumnFamily::new(schema));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds a table whose SSTables live in `dir` (created if missing) and
+    /// loads the SSTables already there. If the table exists, only its
+    /// schema is replaced.
+    pub fn create_table_with_dir(
+        &mut self,
+        schema: Arc<TableSchema>,
+        dir: impl Into<PathBuf>,
+    ) -> Result<(), EngineError> {
         if self.tables.contains_key(&schema.id) {
             self.alter_table(schema);
-            return;
+            return Ok(());
         }
         info!("creating table {}", format_table_id(&schema.id));
-        self.tables.insert(schema.id, ColumnFamily::new(schema));
+        let cf = ColumnFamily::open(schema.clone(), dir.into())?;
+        self.tables.insert(schema.id, cf);
+        Ok(())
     }
 
     /// Replaces a table's schema. Clustering types cannot change (CQL
@@ -185,7 +356,17 @@ impl Database {
     /// Removes a table and all its data (its commitlog data is discarded:
     /// replay skips tables that do not exist).
     pub fn drop_table(&mut self, id: &TableId) {
-        if self.tables.remove(id).is_some() {
+        if let Some(mut cf) = self.tables.remove(id) {
+            if let Err(e) = cf.delete_sstables() {
+                warn!(
+                    "drop of {}: cannot delete SSTables: {e}",
+                    format_table_id(id)
+                );
+            }
+            if let Some(dir) = &cf.dir {
+                // Only succeeds when nothing else is left in it.
+                let _ = fs::remove_dir(dir);
+            }
             if let Some(cl) = &mut self.commitlog {
                 cl.discard_completed_segments(
                     id,
@@ -230,6 +411,7 @@ impl Database {
         if let Some(cf) = self.tables.get_mut(id) {
             let schema = cf.schema.clone();
             cf.memtable = Memtable::new(schema);
+            cf.delete_sstables()?;
             info!("truncated table {}", format_table_id(id));
         }
         Ok(())
@@ -263,7 +445,17 @@ impl Database {
         }
         let out = CommitLogReplayer::for_shard(&config.directory, config.shard).replay()?;
         let mut report = out.report;
-        for m in &out.mutations {
+        let floors: HashMap<TableId, ReplayPosition> = self
+            .tables
+            .iter()
+            .filter_map(|(id, cf)| cf.flushed_position().map(|p| (*id, p)))
+            .collect();
+        let mut already_flushed = 0u64;
+        for (m, pos) in out.mutations.iter().zip(&out.positions) {
+            if floors.get(&m.table).is_some_and(|floor| pos <= floor) {
+                already_flushed += 1;
+                continue;
+            }
             match self.tables.get_mut(&m.table) {
                 Some(cf) => match cf.validate(&m.update) {
                     Ok(()) => cf.memtable.apply(&m.update),
@@ -275,6 +467,7 @@ impl Database {
                 None => report.mutations_skipped += 1,
             }
         }
+        info!("commitlog replay: {already_flushed} mutations already in SSTables skipped");
         info!(
             "commitlog replayed: {} entries, {} mutations for unknown tables skipped, {} torn bytes skipped, {} corrupt segments",
             report.entries_replayed,
@@ -282,7 +475,11 @@ impl Database {
             report.torn_bytes_skipped,
             report.corrupt_segments.len()
         );
-        self.commitlog = Some(CommitLog::open(config, &out.segments, out.recycled)?);
+        let mut cl = CommitLog::open(config, &out.segments, out.recycled)?;
+        for (id, floor) in &floors {
+            cl.discard_completed_segments(id, *floor);
+        }
+        self.commitlog = Some(cl);
         Ok(report)
     }
 
@@ -308,6 +505,7 @@ impl Database {
             }
         }
         self.apply_to_memtable(m);
+        self.maybe_flush()?;
         Ok(())
     }
 
@@ -324,6 +522,7 @@ impl Database {
         cf.validate(&m.update)?;
         let pos = self.log(m)?;
         self.apply_to_memtable(m);
+        self.maybe_flush()?;
         Ok(pos)
     }
 
@@ -405,7 +604,7 @@ impl Database {
     ) -> Result<Option<PartitionUpdate>, EngineError> {
         let cf = self.cf(table)?;
         self.reads.fetch_add(1, AtomicOrdering::Relaxed);
-        Ok(read_merged(&cf.schema, &cf.sources(), key, cmd))
+        read_merged(&cf.schema, &cf.sources(), key, cmd)
     }
 
     /// Scans partitions of `range` in (token, key) order, live data only,
@@ -419,13 +618,7 @@ impl Database {
     ) -> Result<Vec<PartitionUpdate>, EngineError> {
         let cf = self.cf(table)?;
         self.scans.fetch_add(1, AtomicOrdering::Relaxed);
-        Ok(scan_merged(
-            &cf.schema,
-            &cf.sources(),
-            &range,
-            cmd,
-            partition_limit,
-        ))
+        scan_merged(&cf.schema, &cf.sources(), &range, cmd, partition_limit)
     }
 
     /// Approximate bytes held by all memtables of the shard.
@@ -442,6 +635,250 @@ impl Database {
             writes: self.writes.load(AtomicOrdering::Relaxed),
             reads: self.reads.load(AtomicOrdering::Relaxed),
             scans: self.scans.load(AtomicOrdering::Relaxed),
+            flushes: self.flushes,
+            compactions: self.compaction.stats().completed,
         }
+    }
+
+    /// Flushes the largest flushable memtable while the shard's memtables
+    /// exceed [`EngineConfig::memtable_budget_bytes`]. Runs on the caller's
+    /// thread, so a writer that fills memtables faster than they flush
+    /// waits here (back-pressure).
+    fn maybe_flush(&mut self) -> Result<(), EngineError> {
+        let budget = self.config.memtable_budget_bytes;
+        if budget == 0 {
+            return Ok(());
+        }
+        while self.memtable_bytes() > budget {
+            let largest = self
+                .tables
+                .values()
+                .filter(|cf| cf.dir.is_some() && !cf.memtable.is_empty())
+                .max_by_key(|cf| cf.memtable.memory_usage())
+                .map(|cf| cf.schema.id);
+            let Some(id) = largest else {
+                return Ok(());
+            };
+            self.flush(&id)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the table's memtable to a new SSTable and starts a new
+    /// memtable; then tells the commitlog that the table's data up to the
+    /// memtable's last position is flushed, so fully flushed segments are
+    /// recycled. Returns whether anything was flushed (an empty memtable is
+    /// not). Fails with [`EngineError::NoDataDirectory`] for in-memory
+    /// tables. On failure the memtable is kept and nothing changes.
+    pub fn flush(&mut self, table: &TableId) -> Result<bool, EngineError> {
+        // Every mutation in the memtable was logged before this position
+        // (writes log first, then apply, on this same thread).
+        let position = self.commitlog.as_ref().map(|cl| cl.current_position());
+        let cf = self
+            .tables
+            .get_mut(table)
+            .ok_or(EngineError::NoSuchTable(*table))?;
+        let dir = cf.dir.clone().ok_or(EngineError::NoDataDirectory(*table))?;
+        if cf.memtable.is_empty() {
+            return Ok(false);
+        }
+        let generation = cf.next_generation;
+        cf.next_generation += 1;
+        let mut w = SSTableWriter::new(&dir, generation, &cf.schema)?;
+        w.set_metadata(position, 0);
+        let range = TokenRange::full();
+        let ranges = [crate::mutation::ClusteringRange::full()];
+        let written = (|| {
+            for p in cf.memtable.scan_raw(&range, &ranges) {
+                w.append(&p?)?;
+            }
+            Ok::<_, EngineError>(())
+        })();
+        if let Err(e) = written {
+            w.abandon();
+            return Err(e);
+        }
+        let sstable = w.finish()?.commit(cf.schema.clone())?;
+        info!(
+            "flushed table {}: {} partitions, {} bytes to {}",
+            format_table_id(table),
+            sstable.stats().partition_count,
+            sstable.size(),
+            sstable.path().display()
+        );
+        cf.sstables.push(Arc::new(sstable));
+        cf.memtable = Memtable::new(cf.schema.clone());
+        self.flushes += 1;
+        if let (Some(cl), Some(pos)) = (self.commitlog.as_mut(), position) {
+            cl.discard_completed_segments(table, pos);
+        }
+        Ok(true)
+    }
+
+    /// Flushes every table that has a data directory (`nodetool flush`).
+    pub fn flush_all(&mut self) -> Result<(), EngineError> {
+        let ids: Vec<TableId> = self
+            .tables
+            .iter()
+            .filter(|(_, cf)| cf.dir.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.flush(&id)?;
+        }
+        Ok(())
+    }
+
+    /// Major compaction (`nodetool compact`): merges all of the table's
+    /// SSTables into one (leveled tables: into non-overlapping SSTables of
+    /// the target size), at the current time.
+    pub fn compact(&mut self, table: &TableId) -> Result<(), EngineError> {
+        self.compact_at(table, now_seconds())
+    }
+
+    /// [`Database::compact`] with an explicit "now" (seconds since the
+    /// epoch) for gc grace and TTL expiry.
+    pub fn compact_at(&mut self, table: &TableId, now: i32) -> Result<(), EngineError> {
+        let cf = self.cf(table)?;
+        if cf.dir.is_none() {
+            return Err(EngineError::NoDataDirectory(*table));
+        }
+        if cf.sstables.is_empty() {
+            return Ok(());
+        }
+        let (level, max_output_bytes) = match &cf.schema.compaction {
+            crate::compaction::CompactionStrategy::Leveled {
+                sstable_size_bytes, ..
+            } => (
+                cf.sstables
+                    .iter()
+                    .map(|s| s.level())
+                    .max()
+                    .unwrap_or(0)
+                    .max(1),
+                Some(*sstable_size_bytes),
+            ),
+            _ => (0, None),
+        };
+        let task = CompactionTask {
+            inputs: cf.sstables.clone(),
+            output_level: level,
+            max_output_bytes,
+        };
+        self.run_task(table, &task, now)
+    }
+
+    fn run_task(
+        &mut self,
+        table: &TableId,
+        task: &CompactionTask,
+        now: i32,
+    ) -> Result<(), EngineError> {
+        let cf = self
+            .tables
+            .get_mut(table)
+            .ok_or(EngineError::NoSuchTable(*table))?;
+        let dir = cf.dir.clone().ok_or(EngineError::NoDataDirectory(*table))?;
+        let others: Vec<Arc<SSTable>> = cf
+            .sstables
+            .iter()
+            .filter(|s| !task.inputs.iter().any(|i| Arc::ptr_eq(i, s)))
+            .cloned()
+            .collect();
+        let ctx = CompactionContext {
+            dir: &dir,
+            schema: &cf.schema,
+            others: &others,
+            memtable: Some(&cf.memtable),
+            now,
+        };
+        let mut next = cf.next_generation;
+        let result = run_compaction(&ctx, task, &mut next);
+        cf.next_generation = next;
+        let stats = &mut self.compaction.stats;
+        match result {
+            Ok(r) => {
+                info!(
+                    "compacted {} SSTables of {} ({} bytes) into {} ({} bytes)",
+                    task.inputs.len(),
+                    format_table_id(table),
+                    r.bytes_read,
+                    r.outputs.len(),
+                    r.bytes_written
+                );
+                cf.sstables
+                    .retain(|s| !task.inputs.iter().any(|i| Arc::ptr_eq(i, s)));
+                cf.sstables.extend(r.outputs);
+                cf.sstables.sort_by_key(|s| s.generation());
+                stats.completed += 1;
+                stats.bytes_read += r.bytes_read;
+                stats.bytes_written += r.bytes_written;
+                Ok(())
+            }
+            Err(e) => {
+                stats.failed += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Background compaction step, for a timer: runs at most
+    /// `CompactionManager::max_concurrent` tasks that the tables'
+    /// strategies ask for, visiting tables round-robin. Returns how many
+    /// ran. Synchronous: the caller's thread does the work.
+    pub fn maybe_compact(&mut self) -> Result<usize, EngineError> {
+        self.maybe_compact_at(now_seconds())
+    }
+
+    /// [`Database::maybe_compact`] with an explicit "now".
+    pub fn maybe_compact_at(&mut self, now: i32) -> Result<usize, EngineError> {
+        if !self.compaction.enabled {
+            return Ok(0);
+        }
+        let mut ids: Vec<TableId> = self
+            .tables
+            .iter()
+            .filter(|(_, cf)| cf.dir.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut ran = 0;
+        let start = self.compaction.cursor;
+        for i in 0..ids.len() {
+            if ran >= self.compaction.max_concurrent.max(1) {
+                break;
+            }
+            let id = ids[(start + i) % ids.len()];
+            let cf = &self.tables[&id];
+            if let Some(task) = pick_task(&cf.schema.compaction, &cf.sstables) {
+                self.run_task(&id, &task, now)?;
+                ran += 1;
+                self.compaction.cursor = (start + i + 1) % ids.len();
+            }
+        }
+        Ok(ran)
+    }
+
+    /// Number of tables with compaction work due (`pending tasks`).
+    pub fn pending_compactions(&self) -> usize {
+        self.tables
+            .values()
+            .filter(|cf| {
+                cf.dir.is_some() && pick_task(&cf.schema.compaction, &cf.sstables).is_some()
+            })
+            .count()
+    }
+
+    /// The compaction manager (bounds and counters).
+    pub fn compaction_manager(&mut self) -> &mut CompactionManager {
+        &mut self.compaction
+    }
+
+    /// Compaction counters.
+    pub fn compaction_stats(&self) -> CompactionStats {
+        self.compaction.stats()
     }
 }

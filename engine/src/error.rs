@@ -25,6 +25,15 @@ pub enum EngineError {
     /// A commitlog is configured but [`crate::Database::start_commitlog`]
     /// has not run yet (replay must happen before writes).
     CommitLogNotStarted,
+    /// An SSTable file is damaged or not an SSTable of this table; nothing
+    /// of it is used.
+    CorruptSSTable {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    /// The table has no data directory, so it cannot be flushed or
+    /// compacted.
+    NoDataDirectory(TableId),
 }
 
 /// Formats a table id as a UUID string.
@@ -53,6 +62,14 @@ impl fmt::Display for EngineError {
             EngineError::MutationTooLarge { size, max } => write!(
                 f,
                 "mutation of {size} bytes is too large for the commitlog (max {max} bytes, half of commitlog_segment_size_in_mb)"
+            ),
+            EngineError::CorruptSSTable { path, reason } => {
+                write!(f, "corrupt SSTable {}: {reason}", path.display())
+            }
+            EngineError::NoDataDirectory(id) => write!(
+                f,
+                "table {} has no data directory (in-memory storage cannot flush)",
+                format_table_id(id)
             ),
             EngineError::CommitLogNotStarted => {
                 write!(f, "commitlog not started: replay must run before writes")

@@ -13,9 +13,13 @@
 //!   and the filtering that turns it into live query results.
 //! * [`serialize`] — the stable binary form of a mutation.
 //! * [`commitlog`] — the per-shard write-ahead log and its replay.
+//! * [`sstable`] — immutable sorted files (format v1), their writer and
+//!   reader.
+//! * [`compaction`] — size-tiered and leveled compaction, tombstone purge.
 //! * [`database`] — [`Database`], one shard's set of tables.
 
 pub mod commitlog;
+pub mod compaction;
 pub mod database;
 pub mod error;
 pub mod memtable;
@@ -25,6 +29,7 @@ pub mod reader;
 pub mod reconcile;
 pub mod schema;
 pub mod serialize;
+pub mod sstable;
 pub mod types;
 
 pub use database::{ColumnFamily, Database, EngineConfig, EngineStats};

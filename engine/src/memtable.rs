@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::error::EngineError;
 use crate::mutation::{
     Bound, Cell, Clustering, ClusteringRange, ColumnData, DeletionTime, PartitionKey,
     PartitionUpdate, RangeTombstone, Row, Token,
@@ -232,6 +233,14 @@ impl Memtable {
         self.partitions.is_empty()
     }
 
+    /// Whether the memtable holds anything for the partition.
+    pub fn contains(&self, key: &PartitionKey) -> bool {
+        self.partitions.contains_key(&DecoratedKey {
+            token: key.token,
+            key: key.key.clone(),
+        })
+    }
+
     /// Smallest and largest write timestamps seen, if any write was applied.
     pub fn timestamp_range(&self) -> Option<(i64, i64)> {
         (self.min_timestamp <= self.max_timestamp)
@@ -411,19 +420,23 @@ fn merge_into(slot: &mut Option<Row>, row: Row) {
 }
 
 impl MutationSource for Memtable {
-    fn read_raw(&self, key: &PartitionKey, ranges: &[ClusteringRange]) -> Option<PartitionUpdate> {
+    fn read_raw(
+        &self,
+        key: &PartitionKey,
+        ranges: &[ClusteringRange],
+    ) -> Result<Option<PartitionUpdate>, EngineError> {
         let dk = DecoratedKey {
             token: key.token,
             key: key.key.clone(),
         };
-        self.partitions.get(&dk).map(|p| self.raw(&dk, p, ranges))
+        Ok(self.partitions.get(&dk).map(|p| self.raw(&dk, p, ranges)))
     }
 
     fn scan_raw<'a>(
         &'a self,
         range: &'a TokenRange,
         ranges: &'a [ClusteringRange],
-    ) -> Box<dyn Iterator<Item = PartitionUpdate> + 'a> {
+    ) -> Box<dyn Iterator<Item = Result<PartitionUpdate, EngineError>> + 'a> {
         let start = match &range.start {
             crate::read::ScanBound::Unbounded => StdBound::Unbounded,
             crate::read::ScanBound::Token { token, .. }
@@ -437,7 +450,7 @@ impl MutationSource for Memtable {
                 .range((start, StdBound::Unbounded))
                 .skip_while(move |(dk, _)| !range.admits_start(dk.token, &dk.key))
                 .take_while(move |(dk, _)| range.admits_end(dk.token, &dk.key))
-                .map(move |(dk, p)| self.raw(dk, p, ranges)),
+                .map(move |(dk, p)| Ok(self.raw(dk, p, ranges))),
         )
     }
 }

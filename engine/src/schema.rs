@@ -12,6 +12,7 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 
+use crate::compaction::CompactionStrategy;
 use crate::mutation::{Bound, ClusteringRange, TableId};
 use crate::types::KeyType;
 
@@ -31,6 +32,8 @@ pub struct TableSchema {
     pub clustering: Vec<ClusteringColumn>,
     /// Tombstones younger than this (seconds) are never purged.
     pub gc_grace_seconds: i32,
+    /// How the table's SSTables are compacted (size-tiered by default).
+    pub compaction: CompactionStrategy,
 }
 
 /// A point in clustering space: a full clustering, or a position just
@@ -73,7 +76,14 @@ impl TableSchema {
             id,
             clustering,
             gc_grace_seconds,
+            compaction: CompactionStrategy::default(),
         }
+    }
+
+    /// The schema with another compaction strategy.
+    pub fn with_compaction(mut self, compaction: CompactionStrategy) -> Self {
+        self.compaction = compaction;
+        self
     }
 
     /// Compares component `i` of two clusterings, honouring `DESC`.

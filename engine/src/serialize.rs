@@ -140,9 +140,15 @@ fn put_row(out: &mut Vec<u8>, r: &Row) {
 
 /// Appends the serialised form of `m` to `out`.
 pub fn encode_mutation(m: &Mutation, out: &mut Vec<u8>) {
-    let u = &m.update;
     out.push(MUTATION_FORMAT_VERSION);
     out.extend_from_slice(&m.table);
+    encode_partition(&m.update, out);
+}
+
+/// Appends the serialised form of one partition (the part of a mutation
+/// after its table id: `i64 token | bytes key | flags | ...`). SSTable data
+/// blocks hold partitions in this form.
+pub fn encode_partition(u: &PartitionUpdate, out: &mut Vec<u8>) {
     out.extend_from_slice(&u.key.token.to_be_bytes());
     put_bytes(out, &u.key.key);
     out.push(u.tombstone.is_some() as u8 | (u.static_row.is_some() as u8) << 1);
@@ -331,41 +337,62 @@ pub fn decode_mutation(buf: &Bytes) -> Result<Mutation, DecodeError> {
     }
     let mut table = [0u8; 16];
     table.copy_from_slice(r.take(16)?);
-    let token = r.i64()?;
-    let key = r.bytes()?;
-    let flags = r.u8()?;
-    if flags > 3 {
-        return Err(DecodeError::Invalid("partition flags"));
-    }
-    let mut u = PartitionUpdate::new(PartitionKey { token, key });
-    if flags & 1 != 0 {
-        u.tombstone = Some(r.deletion()?);
-    }
-    if flags & 2 != 0 {
-        u.static_row = Some(r.row()?);
-    }
-    let n = r.count(2 + 12)?;
-    u.range_tombstones.reserve(n);
-    for _ in 0..n {
-        let start = r.bound()?;
-        let end = r.bound()?;
-        let deletion = r.deletion()?;
-        u.range_tombstones.push(RangeTombstone {
-            range: ClusteringRange { start, end },
-            deletion,
-        });
-    }
-    let n = r.count(2 + 5)?;
-    u.rows.reserve(n);
-    for _ in 0..n {
-        let c = r.clustering()?;
-        let row = r.row()?;
-        u.rows.push((c, row));
-    }
+    let update = r.partition()?;
     if r.remaining() != 0 {
         return Err(DecodeError::TrailingBytes(r.remaining()));
     }
-    Ok(Mutation { table, update: u })
+    Ok(Mutation { table, update })
+}
+
+/// Decodes one partition written by [`encode_partition`] starting at
+/// `*pos` of `buf`, advancing `*pos` past it. Byte fields share `buf`'s
+/// storage. Never panics on malformed input.
+pub fn decode_partition_at(buf: &Bytes, pos: &mut usize) -> Result<PartitionUpdate, DecodeError> {
+    if *pos > buf.len() {
+        return Err(DecodeError::Truncated);
+    }
+    let mut r = Reader { buf, pos: *pos };
+    let u = r.partition()?;
+    *pos = r.pos;
+    Ok(u)
+}
+
+impl Reader<'_> {
+    fn partition(&mut self) -> Result<PartitionUpdate, DecodeError> {
+        let r = self;
+        let token = r.i64()?;
+        let key = r.bytes()?;
+        let flags = r.u8()?;
+        if flags > 3 {
+            return Err(DecodeError::Invalid("partition flags"));
+        }
+        let mut u = PartitionUpdate::new(PartitionKey { token, key });
+        if flags & 1 != 0 {
+            u.tombstone = Some(r.deletion()?);
+        }
+        if flags & 2 != 0 {
+            u.static_row = Some(r.row()?);
+        }
+        let n = r.count(2 + 12)?;
+        u.range_tombstones.reserve(n);
+        for _ in 0..n {
+            let start = r.bound()?;
+            let end = r.bound()?;
+            let deletion = r.deletion()?;
+            u.range_tombstones.push(RangeTombstone {
+                range: ClusteringRange { start, end },
+                deletion,
+            });
+        }
+        let n = r.count(2 + 5)?;
+        u.rows.reserve(n);
+        for _ in 0..n {
+            let c = r.clustering()?;
+            let row = r.row()?;
+            u.rows.push((c, row));
+        }
+        Ok(u)
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use super::format::{
     BLOCK_HEADER_SIZE, BLOCK_SIZE, COMMITLOG_FORMAT_VERSION, ENTRY_MUTATION, ENTRY_OVERHEAD,
     ENTRY_TRUNCATE, SEGMENT_HEADER_SIZE, SEGMENT_MAGIC,
 };
+use crate::commitlog::ReplayPosition;
 use crate::error::EngineError;
 use crate::mutation::{Mutation, TableId};
 use crate::serialize::decode_mutation;
@@ -76,6 +77,10 @@ pub struct ReplayedSegment {
 pub struct ReplayOutput {
     /// Mutations in log order, truncated tables' earlier data removed.
     pub mutations: Vec<Mutation>,
+    /// For each of `mutations`, the log position just after its entry (the
+    /// position [`crate::commitlog::CommitLog::add`] returned for it, or a
+    /// slightly larger one at a block boundary — never a smaller one).
+    pub positions: Vec<ReplayPosition>,
     pub report: ReplayReport,
     /// Segments in replay order (ascending id).
     pub segments: Vec<ReplayedSegment>,
@@ -97,7 +102,8 @@ enum Entry {
 }
 
 struct SegmentRead {
-    entries: Vec<Entry>,
+    /// Entries with the file offset just after each.
+    entries: Vec<(Entry, u64)>,
     torn_bytes: u64,
     torn: bool,
     corrupt: Option<String>,
@@ -176,17 +182,28 @@ impl CommitLogReplayer {
                     reason,
                 });
             }
-            for e in read.entries {
+            for (e, offset) in read.entries {
                 out.report.entries_replayed += 1;
                 match e {
                     Entry::Mutation(m) => {
                         seg.tables.insert(m.table);
                         out.mutations.push(m);
+                        out.positions.push(ReplayPosition {
+                            segment_id: id,
+                            offset,
+                        });
                     }
                     Entry::Truncate(table) => {
                         seg.has_truncation = true;
                         let before = out.mutations.len();
-                        out.mutations.retain(|m| m.table != table);
+                        let (mutations, positions): (Vec<_>, Vec<_>) =
+                            std::mem::take(&mut out.mutations)
+                                .into_iter()
+                                .zip(std::mem::take(&mut out.positions))
+                                .filter(|(m, _)| m.table != table)
+                                .unzip();
+                        out.mutations = mutations;
+                        out.positions = positions;
                         out.report.mutations_truncated += (before - out.mutations.len()) as u64;
                     }
                 }
@@ -222,10 +239,13 @@ fn read_segment(id: u64, data: &[u8]) -> SegmentRead {
     };
     // 1. The payload stream of the segment's good blocks.
     let mut stream = Vec::with_capacity(data.len());
+    // (stream offset where the block's payload starts, block index)
+    let mut block_starts: Vec<(usize, usize)> = Vec::new();
     let mut stopped_early = false;
     for (i, block) in data.chunks_exact(BLOCK_SIZE).enumerate() {
         match check_block(block, id) {
             BlockState::Valid { used } => {
+                block_starts.push((stream.len(), i));
                 stream.extend_from_slice(&block[BLOCK_HEADER_SIZE..BLOCK_HEADER_SIZE + used]);
             }
             state => {
@@ -300,7 +320,7 @@ fn read_segment(id: u64, data: &[u8]) -> SegmentRead {
         }
         pos += ENTRY_OVERHEAD + len;
         match decode_entry(&payload) {
-            Ok(e) => out.entries.push(e),
+            Ok(e) => out.entries.push((e, file_offset(&block_starts, pos))),
             Err(why) => {
                 out.corrupt.get_or_insert_with(|| {
                     format!("undecodable entry at stream offset {pos}: {why}")
@@ -310,6 +330,17 @@ fn read_segment(id: u64, data: &[u8]) -> SegmentRead {
         }
     }
     out
+}
+
+/// The file offset of stream offset `pos`: in the last block whose payload
+/// starts at or before it (at a block boundary, the later block — so the
+/// result is never smaller than the position the writer reported).
+fn file_offset(block_starts: &[(usize, usize)], pos: usize) -> u64 {
+    let i = block_starts.partition_point(|(start, _)| *start <= pos);
+    match i.checked_sub(1).and_then(|i| block_starts.get(i)) {
+        Some((start, block)) => (block * BLOCK_SIZE + BLOCK_HEADER_SIZE + (pos - start)) as u64,
+        None => pos as u64,
+    }
 }
 
 fn decode_entry(payload: &Bytes) -> Result<Entry, String> {

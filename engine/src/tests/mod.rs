@@ -39,11 +39,11 @@ struct SourcesReader<S: MutationSource> {
 impl<S: MutationSource> BuiltReader for SourcesReader<S> {
     fn read(&self, key: &PartitionKey, cmd: &ReadCommand) -> Option<PartitionUpdate> {
         let srcs: Vec<&dyn MutationSource> = self.sources.iter().map(|s| s as _).collect();
-        read_merged(&self.schema, &srcs, key, cmd)
+        read_merged(&self.schema, &srcs, key, cmd).expect("read")
     }
     fn scan(&self, range: &TokenRange, cmd: &ReadCommand, limit: usize) -> Vec<PartitionUpdate> {
         let srcs: Vec<&dyn MutationSource> = self.sources.iter().map(|s| s as _).collect();
-        scan_merged(&self.schema, &srcs, range, cmd, limit)
+        scan_merged(&self.schema, &srcs, range, cmd, limit).expect("scan")
     }
 }
 

@@ -106,6 +106,23 @@ impl std::error::Error for ShardError {}
 
 thread_local! {
     static CURRENT_SHARD: Cell<Option<usize>> = const { Cell::new(None) };
+    /// The context of the shard running on this thread: lets
+    /// [`Shards::invoke_on`] run requests for the local shard in place.
+    static CURRENT_CONTEXT: RefCell<Option<ShardContext>> = const { RefCell::new(None) };
+}
+
+fn set_current_context(ctx: Option<ShardContext>) {
+    CURRENT_CONTEXT.with(|c| *c.borrow_mut() = ctx);
+}
+
+/// This thread's context if it is `shard` of the runtime behind `shards`.
+fn local_context(shards: &Shards, shard: usize) -> Option<ShardContext> {
+    CURRENT_CONTEXT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|ctx| ctx.id() == shard && Arc::ptr_eq(&ctx.shards().inner, &shards.inner))
+            .cloned()
+    })
 }
 
 /// The id of the shard running on this thread, if any (for logging).
@@ -214,13 +231,16 @@ impl Shards {
     }
 
     /// Runs `f` on `shard` and returns its result; waits while the target's
-    /// mailbox is full.
+    /// mailbox is full. Called on `shard` itself, `f` runs in place.
     pub async fn invoke_on<R, F, Fut>(&self, shard: usize, f: F) -> Result<R, ShardError>
     where
         F: FnOnce(ShardContext) -> Fut + Send + 'static,
         Fut: Future<Output = R> + 'static,
         R: Send + 'static,
     {
+        if let Some(ctx) = local_context(self, shard) {
+            return Ok(f(ctx).await);
+        }
         self.submit_to(shard, f).await?.await
     }
 

@@ -10,7 +10,10 @@ use std::time::Duration;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use super::sync::Latch;
-use super::{dma_probe, poll_mailbox, set_current_shard_id, ShardContext, ShardError, Shards};
+use super::{
+    dma_probe, poll_mailbox, set_current_context, set_current_shard_id, ShardContext, ShardError,
+    Shards,
+};
 
 /// How to start the shards.
 #[derive(Debug, Clone)]
@@ -194,6 +197,7 @@ impl<T: Send + 'static> ShardRuntime<T> {
                             return None;
                         }
                         let ctx = ShardContext::new(id, shards_t.clone());
+                        set_current_context(Some(ctx.clone()));
                         let poller = glommio::spawn_local(poll_mailbox(ctx.clone()));
                         let out = main(ctx).await;
                         // Keep serving other shards until all are done.
@@ -203,6 +207,7 @@ impl<T: Send + 'static> ShardRuntime<T> {
                         Some(out)
                     });
                     drop(guard);
+                    set_current_context(None);
                     set_current_shard_id(None);
                     out
                 });

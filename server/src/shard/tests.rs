@@ -328,3 +328,33 @@ fn gate_waits_for_background_work() {
     .unwrap();
     rt.join().unwrap();
 }
+
+#[test]
+fn requests_for_the_local_shard_run_in_place() {
+    let rt = ShardRuntime::start(config(2), |ctx: ShardContext| async move {
+        if ctx.id() == 1 {
+            ctx.stopped().await;
+            return;
+        }
+        let svc = Sharded::start(ctx.shards(), |c| Cell::new(c.id() * 100))
+            .await
+            .unwrap();
+        let before = ctx.shards().mailbox_stats(0).unwrap().received;
+        let v = svc
+            .invoke_on(0, |c| async move {
+                c.set(c.get() + 1);
+                c.get()
+            })
+            .await
+            .unwrap();
+        assert_eq!(v, 1);
+        assert_eq!(svc.local(&ctx).unwrap().get(), 1);
+        // Not queued through shard 0's own mailbox.
+        assert_eq!(ctx.shards().mailbox_stats(0).unwrap().received, before);
+        assert_eq!(svc.invoke_on(1, |c| async move { c.get() }).await, Ok(100));
+        assert!(ctx.shards().mailbox_stats(1).unwrap().received > 0);
+        ctx.shards().stop();
+    })
+    .unwrap();
+    rt.join().unwrap();
+}

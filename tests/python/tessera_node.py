@@ -88,6 +88,11 @@ class TesseraNode:
         ]
 
     def start(self, timeout=60):
+        # A node that just exited can keep its listening socket for a moment (io_uring
+        # releases files asynchronously), so give a previous node time to let go.
+        deadline = time.monotonic() + 10
+        while port_open(self.addr, self.port) and time.monotonic() < deadline:
+            time.sleep(0.2)
         if port_open(self.addr, self.port):
             raise RuntimeError(
                 f"something already listens on {self.addr}:{self.port} "

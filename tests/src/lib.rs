@@ -92,6 +92,14 @@ impl Node {
         let sock: SocketAddr = format!("{addr}:{port}")
             .parse()
             .map_err(|e| format!("bad address {addr}:{port}: {e}"))?;
+        // A node that just exited can keep its listening socket for a moment (io_uring
+        // releases files asynchronously), so give a previous node time to let go.
+        let free_by = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&sock, Duration::from_millis(300)).is_ok()
+            && Instant::now() < free_by
+        {
+            std::thread::sleep(Duration::from_millis(200));
+        }
         if TcpStream::connect_timeout(&sock, Duration::from_millis(300)).is_ok() {
             return Err(format!(
                 "something already listens on {addr}:{port} (a stale tessera from an earlier run?)"

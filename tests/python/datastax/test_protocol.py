@@ -319,7 +319,7 @@ def test_random_frames_never_kill_the_node(node, bystander):
     """Fuzz-ish: valid v4 headers with random opcodes/bodies; every answer is well-formed."""
     rnd = random.Random(1234)
     for i in range(60):
-        conn = RawConnection(node.addr, node.port, timeout=5)
+        conn = RawConnection(node.addr, node.port, timeout=2)
         try:
             if i % 2:
                 conn.handshake()

@@ -847,7 +847,7 @@ impl Schema {
                         return Err(ire(format!(
                             "Cannot drop column {} because it has dependent secondary indexes ({})",
                             maybe_quote(name),
-                            dependent.join(",")
+                            dependent.join(", ")
                         )));
                     }
                     t.columns.retain(|c| &c.name != name);
@@ -866,7 +866,7 @@ impl Schema {
                 for (old, new) in pairs {
                     let Some(idx) = t.column_index(old) else {
                         return Err(ire(format!(
-                            "Undefined column name {} in table {shown}",
+                            "Column {} was not found in table {shown}",
                             maybe_quote(old)
                         )));
                     };
@@ -893,7 +893,7 @@ impl Schema {
                         return Err(ire(format!(
                             "Cannot rename column {} because it has dependent secondary indexes ({})",
                             maybe_quote(old),
-                            dependent.join(",")
+                            dependent.join(", ")
                         )));
                     }
                     t.columns[idx].name = new.clone();
@@ -1275,7 +1275,7 @@ impl Schema {
         let collection = is_collection(&column.ty);
         if frozen_collection && kind_fn != "full" {
             return Err(ire(format!(
-                "Cannot create {kind_fn}() index on frozen column {quoted}. Frozen collections only support full() indexes"
+                "Cannot create {kind_fn}() index on frozen column {quoted}. Frozen collections are immutable and must be fully indexed by using the 'full({quoted})' modifier"
             )));
         }
         if !frozen_collection && kind_fn == "full" {
@@ -1285,7 +1285,7 @@ impl Schema {
         }
         if !collection && kind_fn != "values" {
             return Err(ire(format!(
-                "Cannot create {kind_fn}() index on {quoted}. Non-collection columns support only simple indexes"
+                "Cannot create {kind_fn}() index on {quoted}. Non-collection columns only support simple indexes"
             )));
         }
         if (kind_fn == "keys" || kind_fn == "entries") && !matches!(column.ty, ColumnType::Map(..))

@@ -657,7 +657,7 @@ fn indexes() {
     assert_eq!(
         err(&s, "CREATE INDEX ON t (f)"),
         SchemaError::Invalid(
-            "Cannot create values() index on frozen column f. Frozen collections only support full() indexes"
+            "Cannot create values() index on frozen column f. Frozen collections are immutable and must be fully indexed by using the 'full(f)' modifier"
                 .into()
         )
     );

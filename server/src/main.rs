@@ -1,7 +1,7 @@
 //! `tessera`: the node's entry point. Parses the configuration, sets up
 //! logging and the directories, then runs the node (`server::node::run`)
-//! until it is stopped (SIGINT/SIGTERM) or fails. Exit status: 0 after a clean stop, 1 when the
-//! node fails, 2 for a refused configuration.
+//! until it is stopped (SIGINT/SIGTERM) or fails. Exit status: 0 after a
+//! clean stop, 1 when the node fails, 2 for a refused configuration.
 
 use std::process::ExitCode;
 

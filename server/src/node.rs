@@ -19,6 +19,11 @@ use crate::schema::{LocalNodeInfo, Schema};
 use crate::service::migration_manager::MigrationManager;
 use crate::service::storage_proxy::StorageProxy;
 use crate::shard::{ShardConfig, ShardContext, ShardRuntime};
+use crate::service::migration_manager::shard_error;
+use crate::service::storage_proxy::ShardRouter;
+use engine::mutation::{Mutation, PartitionKey, PartitionUpdate};
+use engine::read::{ReadCommand, TokenRange};
+use proto::error::ErrorResponse;
 use crate::transport::events::EventBus;
 use crate::transport::{TransportLimits, TransportServices};
 
@@ -27,6 +32,8 @@ use crate::transport::{TransportLimits, TransportServices};
 pub struct NodeIdentity {
     pub host_id: [u8; 16],
     pub tokens: Vec<i64>,
+    /// The shard count the commitlog was last written with.
+    pub shards: Option<usize>,
 }
 
 impl NodeIdentity {
@@ -37,15 +44,18 @@ impl NodeIdentity {
         if let Ok(text) = std::fs::read_to_string(&path) {
             let mut host_id = None;
             let mut tokens = Vec::new();
+            let mut shards = None;
             for line in text.lines() {
                 if let Some(v) = line.strip_prefix("host_id=") {
                     host_id = crate::schema::digest::parse_uuid(v.trim());
                 } else if let Some(v) = line.strip_prefix("tokens=") {
                     tokens = v.split(',').filter_map(|t| t.trim().parse().ok()).collect();
+                } else if let Some(v) = line.strip_prefix("shards=") {
+                    shards = v.trim().parse().ok();
                 }
             }
             if let (Some(host_id), false) = (host_id, tokens.is_empty()) {
-                return Ok(NodeIdentity { host_id, tokens });
+                return Ok(NodeIdentity { host_id, tokens, shards });
             }
             log::warn!("{} is unreadable; generating a new identity", path.display());
         }
@@ -59,17 +69,58 @@ impl NodeIdentity {
             .collect();
         tokens.sort_unstable();
         tokens.dedup();
-        let text = format!(
+        let identity = NodeIdentity { host_id, tokens, shards: None };
+        identity.save(dir)?;
+        Ok(identity)
+    }
+
+    /// Writes `dir/node_identity` atomically.
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        let path = dir.join("node_identity");
+        let mut text = format!(
             "# Tessera node identity: never edit while the node runs\nhost_id={}\ntokens={}\n",
-            crate::schema::digest::uuid_to_string(&host_id),
-            tokens.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")
+            crate::schema::digest::uuid_to_string(&self.host_id),
+            self.tokens.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")
         );
+        if let Some(n) = self.shards {
+            text.push_str(&format!("shards={n}\n"));
+        }
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, text)?;
         std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, &path)?;
-        Ok(NodeIdentity { host_id, tokens })
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
+}
+
+/// When the shard count changed since the commitlog was written, moves the
+/// old segments aside so that every shard can replay what it now owns.
+/// A directory left by an interrupted resharding is replayed again.
+fn prepare_resharding(commitlog_dir: &Path, previous: Option<usize>, now: usize) -> Result<Option<PathBuf>, String> {
+    let aside = commitlog_dir.join("resharding");
+    let has_segments = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .map(|rd| rd.flatten().any(|e| shard_of_segment_file(&e.file_name().to_string_lossy()).is_some()))
+            .unwrap_or(false)
+    };
+    let changed = previous.is_some_and(|p| p != now) || (previous.is_none() && now > 1);
+    if changed && has_segments(commitlog_dir) {
+        log::info!("shard count changed ({} -> {now}): commitlog segments will be replayed by their new owners", previous.map(|p| p.to_string()).unwrap_or_else(|| "?".into()));
+        std::fs::create_dir_all(&aside).map_err(|e| format!("cannot create {}: {e}", aside.display()))?;
+        for e in std::fs::read_dir(commitlog_dir).map_err(|e| e.to_string())?.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if shard_of_segment_file(&name).is_some() {
+                std::fs::rename(e.path(), aside.join(&name)).map_err(|e| format!("cannot move {name}: {e}"))?;
+            }
+        }
+        if let Ok(d) = std::fs::File::open(commitlog_dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(aside.exists().then_some(aside))
 }
 
 /// The datacenter and rack of this node according to its snitch.
@@ -109,21 +160,28 @@ pub fn run(config: Config) -> Result<(), String> {
         gossip_generation: (crate::service::client_state::now_micros() / 1_000_000) as i32,
         snitch: format!("org.apache.cassandra.locator.{}", config.endpoint_snitch.rsplit('.').next().unwrap_or("SimpleSnitch")),
     };
-    let mut shard_config = ShardConfig::from_config(&config);
-    if shard_config.count > 1 {
-        log::warn!(
-            "--smp {} requested: this build serves every token from one shard (shard-per-core routing is not in yet); starting 1 shard",
-            shard_config.count
-        );
-        shard_config.count = 1;
-    }
-    let config = Arc::new(config);
-    let schema_dir = data.join("system_schema");
+    let shard_config = ShardConfig::from_config(&config);
+    let count = shard_config.count;
+    let reshard_dir = prepare_resharding(&config.commitlog_directory, identity.shards, count)?;
+    let boot = Arc::new(Boot {
+        schema_dir: data.join("system_schema"),
+        reshard_dir,
+        replayed: Arc::new(std::sync::Barrier::new(count)),
+        identity_dir: data.clone(),
+        identity,
+        config: Arc::new(config),
+        local,
+    });
     let runtime = ShardRuntime::start(shard_config, move |ctx: ShardContext| {
-        let config = config.clone();
-        let local = local.clone();
-        let schema_dir = schema_dir.clone();
-        async move { shard_main(ctx, config, local, schema_dir).await }
+        let boot = boot.clone();
+        async move {
+            let r = shard_main(ctx.clone(), boot).await;
+            if let Err(e) = &r {
+                log::error!("shard {}: {e}", ctx.id());
+                ctx.shards().stop();
+            }
+            r
+        }
     })
     .map_err(|e| format!("cannot start shards: {e}"))?;
     let signals = crate::shard::signals::install(runtime.shards().stop_latch()).map_err(|e| format!("cannot install signal handlers: {e}"))?;
@@ -137,8 +195,95 @@ pub fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn shard_main(ctx: ShardContext, config: Arc<Config>, local: LocalNodeInfo, schema_dir: PathBuf) -> Result<(), String> {
+/// The services of one shard, reachable from other shards through the
+/// shard runtime (see [`services`]).
+pub struct ShardServices {
+    pub db: Rc<RefCell<Database>>,
+    pub migrations: Rc<MigrationManager>,
+    pub proxy: Rc<StorageProxy>,
+    pub transport: Rc<TransportServices>,
+}
+
+/// The registry key of [`ShardServices`] (ids from `Sharded` count up from 0).
+const NODE_SERVICES: u64 = u64::MAX;
+
+/// This shard's services.
+pub fn services(ctx: &ShardContext) -> Result<Rc<ShardServices>, ErrorResponse> {
+    ctx.service(NODE_SERVICES)
+        .and_then(|s| s.downcast::<ShardServices>().ok())
+        .ok_or_else(|| ErrorResponse::server(format!("shard {} is not serving", ctx.id())))
+}
+
+/// Reaches the replica path of other shards through the shard runtime.
+struct RuntimeRouter {
+    ctx: ShardContext,
+}
+
+type Fut<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ErrorResponse>>>>;
+
+impl RuntimeRouter {
+    fn call<T: Send + 'static>(&self, shard: usize, f: impl FnOnce(Rc<ShardServices>) -> Result<T, ErrorResponse> + Send + 'static) -> Fut<T> {
+        let shards = self.ctx.shards().clone();
+        Box::pin(async move {
+            shards
+                .invoke_on(shard, move |ctx| async move { f(services(&ctx)?) })
+                .await
+                .map_err(shard_error)?
+        })
+    }
+}
+
+impl ShardRouter for RuntimeRouter {
+    fn shard_id(&self) -> usize {
+        self.ctx.id()
+    }
+    fn shard_count(&self) -> usize {
+        self.ctx.count()
+    }
+    fn forward_apply(&self, shard: usize, m: Mutation) -> Fut<()> {
+        self.call(shard, move |s| s.proxy.replica_apply(&m))
+    }
+    fn forward_read(&self, shard: usize, table: [u8; 16], key: PartitionKey, cmd: ReadCommand) -> Fut<Option<PartitionUpdate>> {
+        self.call(shard, move |s| s.proxy.replica_read(&table, &key, &cmd))
+    }
+    fn forward_scan(&self, shard: usize, table: [u8; 16], range: TokenRange, cmd: ReadCommand, limit: usize) -> Fut<Vec<PartitionUpdate>> {
+        self.call(shard, move |s| s.proxy.replica_scan(&table, &range, &cmd, limit))
+    }
+    fn truncate_all(&self, table: [u8; 16]) -> Fut<()> {
+        let shards = self.ctx.shards().clone();
+        Box::pin(async move {
+            shards
+                .invoke_on_all(move |ctx| async move {
+                    services(&ctx)?.proxy.replica_truncate(&table);
+                    Ok::<(), ErrorResponse>(())
+                })
+                .await
+                .map_err(shard_error)?
+                .into_iter()
+                .collect::<Result<Vec<()>, _>>()
+                .map(|_| ())
+        })
+    }
+}
+
+/// What every shard shares at start-up.
+struct Boot {
+    config: Arc<Config>,
+    local: LocalNodeInfo,
+    schema_dir: PathBuf,
+    /// Commitlog segments of an earlier shard layout, replayed by owner.
+    reshard_dir: Option<PathBuf>,
+    /// Every shard has replayed; then the old segments can go.
+    replayed: Arc<std::sync::Barrier>,
+    identity_dir: PathBuf,
+    identity: NodeIdentity,
+}
+
+async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
+    let config = &boot.config;
+    let local = boot.local.clone();
     let shard = ctx.id();
+    let nr_shards = ctx.count();
     let mut commitlog = CommitLogConfig::new(&config.commitlog_directory, shard as u32);
     commitlog.segment_size = (config.commitlog_segment_size_in_mb as usize).max(1) << 20;
     commitlog.sync = match config.commitlog_sync {
@@ -147,18 +292,33 @@ async fn shard_main(ctx: ShardContext, config: Arc<Config>, local: LocalNodeInfo
     };
     let db = Rc::new(RefCell::new(Database::new(EngineConfig::with_commitlog(commitlog))));
     let events = Rc::new(EventBus::new());
-    let schema = match Schema::load(&schema_dir, &local.data_center) {
+    let schema = match Schema::load(&boot.schema_dir, &local.data_center) {
         Ok(Some(s)) => {
-            log::info!("loaded schema {} from {}", crate::schema::digest::uuid_to_string(&s.version), schema_dir.display());
+            if shard == 0 {
+                log::info!("loaded schema {} from {}", crate::schema::digest::uuid_to_string(&s.version), boot.schema_dir.display());
+            }
             s
         }
         Ok(None) => Schema::new_with_system_keyspaces(&local.data_center),
-        Err(e) => return Err(format!("cannot load the schema from {}: {e}", schema_dir.display())),
+        Err(e) => return Err(format!("cannot load the schema from {}: {e}", boot.schema_dir.display())),
     };
-    let migrations = Rc::new(MigrationManager::new(schema, db.clone(), local.clone(), events.clone(), Some(schema_dir)));
+    let migrations = Rc::new(MigrationManager::new(schema, db.clone(), local.clone(), events.clone(), Some(boot.schema_dir.clone()), Some(ctx.clone())));
     // Tables exist now; replay what the commitlog holds before serving.
     let report = db.borrow_mut().start_commitlog().map_err(|e| format!("commitlog replay failed: {e}"))?;
     log_replay(shard, &report);
+    if let Some(dir) = &boot.reshard_dir {
+        reshard_replay(&db, dir, shard, nr_shards)?;
+    }
+    // Blocking is fine here: no shard serves anything before all are past it.
+    boot.replayed.wait();
+    if shard == 0 {
+        if let Some(dir) = &boot.reshard_dir {
+            std::fs::remove_dir_all(dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+        }
+        let mut identity = boot.identity.clone();
+        identity.shards = Some(nr_shards);
+        identity.save(&boot.identity_dir).map_err(|e| format!("cannot record the shard count: {e}"))?;
+    }
     let ticker = {
         let db = db.clone();
         let stop = ctx.stopped();
@@ -174,14 +334,21 @@ async fn shard_main(ctx: ShardContext, config: Arc<Config>, local: LocalNodeInfo
             futures_lite::future::or(tick, stop).await;
         })
     };
-    let proxy = Rc::new(StorageProxy::new(db.clone(), migrations.clone()));
+    let router: Rc<dyn ShardRouter> = Rc::new(RuntimeRouter { ctx: ctx.clone() });
+    let proxy = Rc::new(StorageProxy::new(db.clone(), migrations.clone(), Some(router)));
     let qp = Rc::new(QueryProcessor::new(proxy.clone(), migrations.clone()));
     let max_conns = if config.native_transport_max_concurrent_connections <= 0 {
         usize::MAX
     } else {
         config.native_transport_max_concurrent_connections as usize
     };
-    let services = Rc::new(TransportServices {
+    let sharding = proto::scylla::ShardingInfo {
+        shard: shard as u32,
+        nr_shards: nr_shards as u32,
+        ignore_msb: crate::service::storage_proxy::SHARDING_IGNORE_MSB,
+        shard_aware_port: Some(config.native_shard_aware_transport_port),
+    };
+    let transport = Rc::new(TransportServices {
         qp,
         events,
         limits: TransportLimits {
@@ -189,35 +356,114 @@ async fn shard_main(ctx: ShardContext, config: Arc<Config>, local: LocalNodeInfo
             max_connections: max_conns,
             max_outstanding_responses: 1024,
         },
-        extra_supported: Vec::new(),
+        extra_supported: sharding.supported_options(),
         open_connections: Cell::new(0),
     });
+    let services_rc = Rc::new(ShardServices { db: db.clone(), migrations, proxy, transport: transport.clone() });
+    ctx.insert_service(NODE_SERVICES, services_rc.clone());
+
     let admin = if shard == 0 {
         let api_addr = SocketAddr::new(config.api_address, config.api_port);
         let mut router = Router::new();
-        register_builtin_routes(&mut router, &config, ctx.shards());
+        register_builtin_routes(&mut router, config, ctx.shards());
+        register_node_routes(&mut router, &ctx);
         let server = AdminServer::bind(api_addr, router, AdminLimits::default()).map_err(|e| format!("cannot bind the admin API on {api_addr}: {e}"))?;
         log::info!("admin API listening on {api_addr}");
         Some(server)
     } else {
         None
     };
+    // Every shard accepts on the native port (SO_REUSEPORT spreads them);
+    // shard 0 accepts on the shard-aware port and hands each connection to
+    // the shard `client port % shards`.
     let addr = SocketAddr::new(config.rpc_address, config.native_transport_port);
     let listener = glommio::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen for CQL clients on {addr}: {e}"))?;
     log::info!("shard {shard}: Starting listening for CQL clients on {addr} (unencrypted)");
-    let cql = crate::transport::serve(listener, services, ctx.stopped());
-    match admin {
-        Some(admin) => {
-            futures_lite::future::zip(cql, admin.serve(ctx.stopped())).await;
+    let cql = crate::transport::serve(listener, transport.clone(), ctx.stopped());
+    let shard_aware = async {
+        if shard != 0 || config.native_shard_aware_transport_port == 0 {
+            return Ok(());
         }
-        None => cql.await,
-    }
+        let sa_addr = SocketAddr::new(config.rpc_address, config.native_shard_aware_transport_port);
+        let sa = glommio::net::TcpListener::bind(sa_addr).map_err(|e| format!("cannot listen on the shard-aware port {sa_addr}: {e}"))?;
+        log::info!("Starting listening for shard-aware CQL clients on {sa_addr}");
+        crate::transport::serve_shard_aware(sa, ctx.clone(), ctx.stopped()).await;
+        Ok::<(), String>(())
+    };
+    let admin_fut = async {
+        if let Some(admin) = admin {
+            admin.serve(ctx.stopped()).await;
+        }
+    };
+    let ((_, sa), _) = futures_lite::future::zip(futures_lite::future::zip(cql, shard_aware), admin_fut).await;
+    sa?;
     ticker.await;
     if let Err(e) = db.borrow_mut().shutdown() {
         log::error!("shard {shard}: commitlog shutdown failed: {e}");
     }
     log::info!("shard {shard}: stopped");
     Ok(())
+}
+
+/// Replays the segments of an earlier shard layout: each shard applies (and
+/// so re-logs) the mutations whose tokens it owns now.
+fn reshard_replay(db: &Rc<RefCell<Database>>, dir: &Path, shard: usize, nr_shards: usize) -> Result<(), String> {
+    let mut ids: Vec<u32> = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))? {
+        let name = e.map_err(|e| e.to_string())?.file_name().to_string_lossy().to_string();
+        if let Some(id) = shard_of_segment_file(&name) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    let mut applied = 0u64;
+    for id in ids {
+        let out = engine::commitlog::CommitLogReplayer::for_shard(dir, id).replay().map_err(|e| format!("resharding replay of {}: {e}", dir.display()))?;
+        for m in out.mutations {
+            let owner = proto::scylla::shard_of_token(m.update.key.token, nr_shards as u32, crate::service::storage_proxy::SHARDING_IGNORE_MSB) as usize;
+            if owner != shard {
+                continue;
+            }
+            let mut d = db.borrow_mut();
+            match d.apply(&m) {
+                Ok(()) => applied += 1,
+                Err(engine::EngineError::NoSuchTable(_)) => {}
+                Err(e) => return Err(format!("resharding replay: {e}")),
+            }
+        }
+    }
+    db.borrow_mut().sync_commitlog().map_err(|e| format!("resharding replay sync: {e}"))?;
+    log::info!("shard {shard}: resharding replay applied {applied} mutations from {}", dir.display());
+    Ok(())
+}
+
+/// Admin routes that need the node's services.
+fn register_node_routes(router: &mut Router, ctx: &ShardContext) {
+    let shards = ctx.shards().clone();
+    router.route("GET", "/storage_service/shard_stats", move |_| {
+        let shards = shards.clone();
+        async move {
+            let stats = shards
+                .invoke_on_all(|ctx| async move {
+                    match services(&ctx) {
+                        Ok(s) => format!(
+                            "{{\"shard\": {}, \"replica_ops\": {}, \"forwarded\": {}, \"memtable_bytes\": {}, \"commitlog_segments\": {}, \"connections\": {}}}",
+                            ctx.id(),
+                            s.proxy.stats.replica_ops.get(),
+                            s.proxy.stats.forwarded.get(),
+                            s.db.borrow().memtable_bytes(),
+                            s.db.borrow().commitlog().map(|c| c.segment_count()).unwrap_or(0),
+                            s.transport.open_connections.get()
+                        ),
+                        Err(_) => format!("{{\"shard\": {}}}", ctx.id()),
+                    }
+                })
+                .await
+                .unwrap_or_default();
+            crate::admin::Response::ok(format!("[{}]", stats.join(", ")))
+        }
+    });
 }
 
 fn log_replay(shard: usize, r: &ReplayReport) {
@@ -234,4 +480,10 @@ fn log_replay(shard: usize, r: &ReplayReport) {
     for c in &r.corrupt_segments {
         log::error!("shard {shard}: commitlog corruption, not applied past the damage: {c:?}");
     }
+}
+
+/// The shard that wrote a commitlog segment file, from its name.
+fn shard_of_segment_file(name: &str) -> Option<u32> {
+    let id = engine::commitlog::format::parse_segment_file_name(Path::new(name))?;
+    Some(engine::commitlog::format::segment_shard(id))
 }

@@ -286,7 +286,7 @@ impl QueryProcessor {
                 Ok(ExecResult::SetKeyspace(ks.clone()))
             }
             CqlStatement::Truncate(t) => {
-                self.migrations.truncate(t).await?;
+                self.proxy.truncate(t).await?;
                 Ok(ExecResult::Void)
             }
             CqlStatement::Describe(d) => {

@@ -12,10 +12,19 @@ use proto::value::CqlValue;
 
 use crate::cql3::ast::Statement;
 use crate::cql3::statements::engine_schema;
-use crate::schema::{DdlContext, LocalNodeInfo, Schema, SchemaChangeEvent, SchemaError, TableMetadata};
+use crate::schema::{DdlContext, LocalNodeInfo, Schema, SchemaChangeEvent, SchemaError};
 use crate::service::client_state::now_micros;
 use crate::service::storage_proxy::NodeInfoSource;
+use crate::shard::{ShardContext, ShardError};
 use crate::transport::events::EventBus;
+
+/// Maps a failure to reach another shard.
+pub fn shard_error(e: ShardError) -> ErrorResponse {
+    match e {
+        ShardError::Overloaded => ErrorResponse::overloaded(format!("{e}")),
+        e => ErrorResponse::server(format!("cross-shard call failed: {e}")),
+    }
+}
 
 /// Maps a schema error to its protocol error.
 pub fn schema_error(e: &SchemaError) -> ErrorResponse {
@@ -38,10 +47,14 @@ pub struct MigrationManager {
     events: Rc<EventBus>,
     /// Where the schema is persisted (`None`: not persisted).
     schema_dir: Option<PathBuf>,
+    /// The shard this instance lives on (`None` outside a shard runtime).
+    ctx: Option<ShardContext>,
+    /// Serialises DDL on shard 0, where every schema change is made.
+    ddl_lock: glommio::sync::Semaphore,
 }
 
 impl MigrationManager {
-    pub fn new(schema: Schema, db: Rc<RefCell<Database>>, local: LocalNodeInfo, events: Rc<EventBus>, schema_dir: Option<PathBuf>) -> Self {
+    pub fn new(schema: Schema, db: Rc<RefCell<Database>>, local: LocalNodeInfo, events: Rc<EventBus>, schema_dir: Option<PathBuf>, ctx: Option<ShardContext>) -> Self {
         {
             let mut d = db.borrow_mut();
             for ks in schema.keyspaces.values() {
@@ -52,7 +65,15 @@ impl MigrationManager {
                 }
             }
         }
-        MigrationManager { schema: RefCell::new(Arc::new(schema)), db, local: RefCell::new(local), events, schema_dir }
+        MigrationManager {
+            schema: RefCell::new(Arc::new(schema)),
+            db,
+            local: RefCell::new(local),
+            events,
+            schema_dir,
+            ctx,
+            ddl_lock: glommio::sync::Semaphore::new(1),
+        }
     }
 
     pub fn schema(&self) -> Arc<Schema> {
@@ -64,7 +85,28 @@ impl MigrationManager {
     }
 
     /// Applies a DDL statement; returns the event (None for a no-op).
+    ///
+    /// Every schema change is made on shard 0 (one at a time), persisted,
+    /// then installed on every shard before the statement is answered.
     pub async fn announce(&self, stmt: &Statement, keyspace: Option<&str>) -> Result<Option<SchemaChangeEvent>, ErrorResponse> {
+        match &self.ctx {
+            Some(ctx) if ctx.id() != 0 => {
+                let stmt = stmt.clone();
+                let keyspace = keyspace.map(str::to_string);
+                ctx.shards()
+                    .invoke_on(0, move |ctx| async move {
+                        let s = crate::node::services(&ctx)?;
+                        s.migrations.announce_local(&stmt, keyspace.as_deref()).await
+                    })
+                    .await
+                    .map_err(shard_error)?
+            }
+            _ => self.announce_local(stmt, keyspace).await,
+        }
+    }
+
+    async fn announce_local(&self, stmt: &Statement, keyspace: Option<&str>) -> Result<Option<SchemaChangeEvent>, ErrorResponse> {
+        let _permit = self.ddl_lock.acquire_permit(1).await.map_err(|e| ErrorResponse::server(format!("schema lock: {e}")))?;
         let old = self.schema();
         let local_dc = self.local.borrow().data_center.clone();
         let ctx = DdlContext { now_micros: now_micros(), known_datacenters: vec![local_dc.clone()], local_dc };
@@ -75,12 +117,38 @@ impl MigrationManager {
         if let Some(dir) = &self.schema_dir {
             new.save(dir).map_err(|e| ErrorResponse::server(format!("failed to persist schema: {e}")))?;
         }
-        self.sync_engine(&old, &new);
-        *self.schema.borrow_mut() = Arc::new(new);
-        if let Some(ev) = &event {
-            self.events.schema_changed(ev);
+        let new = Arc::new(new);
+        match &self.ctx {
+            Some(ctx) if ctx.count() > 1 => {
+                let ev = event.clone();
+                ctx.shards()
+                    .invoke_on_all(move |ctx| {
+                        let new = new.clone();
+                        let ev = ev.clone();
+                        async move {
+                            let s = crate::node::services(&ctx)?;
+                            s.migrations.install(new, ev.as_ref());
+                            Ok::<(), ErrorResponse>(())
+                        }
+                    })
+                    .await
+                    .map_err(shard_error)?
+                    .into_iter()
+                    .collect::<Result<Vec<()>, ErrorResponse>>()?;
+            }
+            _ => self.install(new, event.as_ref()),
         }
         Ok(event)
+    }
+
+    /// Makes `new` this shard's schema and tells this shard's clients.
+    pub fn install(&self, new: Arc<Schema>, event: Option<&SchemaChangeEvent>) {
+        let old = self.schema();
+        self.sync_engine(&old, &new);
+        *self.schema.borrow_mut() = new;
+        if let Some(ev) = event {
+            self.events.schema_changed(ev);
+        }
     }
 
     /// Creates, alters and drops engine tables to match `new`.
@@ -111,10 +179,6 @@ impl MigrationManager {
         }
     }
 
-    pub async fn truncate(&self, table: &TableMetadata) -> Result<(), ErrorResponse> {
-        self.db.borrow_mut().truncate(&table.id);
-        Ok(())
-    }
 }
 
 impl NodeInfoSource for MigrationManager {

@@ -6,13 +6,15 @@
 //! it hands mutations and reads to the replica path (`replica_*`), which is
 //! the only code that calls the engine.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use engine::mutation::{Cell, ColumnData, Mutation, PartitionKey, PartitionUpdate, Row};
+use engine::mutation::{Cell as DataCell, ColumnData, Mutation, PartitionKey, PartitionUpdate, Row};
 use engine::read::{ReadCommand, TokenRange};
 use engine::Database;
 use proto::consistency::Consistency;
@@ -97,15 +99,57 @@ pub fn check_availability(rep: &Replication, cl: Consistency, local_dc: &str, li
     }
 }
 
+/// Scylla's default `sharding_ignore_msb`.
+pub const SHARDING_IGNORE_MSB: u32 = 12;
+
+/// Per-shard request counters (visible through the admin API).
+#[derive(Debug, Default)]
+pub struct ProxyStats {
+    /// Replica operations this shard ran for itself or for other shards.
+    pub replica_ops: Cell<u64>,
+    /// Operations this shard sent to the shard that owns the token.
+    pub forwarded: Cell<u64>,
+}
+
+/// Where the replica work of a token runs: this shard, or another one
+/// reached through the shard runtime.
+pub trait ShardRouter {
+    fn shard_id(&self) -> usize;
+    fn shard_count(&self) -> usize;
+    fn forward_apply(&self, shard: usize, m: Mutation) -> Pin<Box<dyn Future<Output = Result<(), ErrorResponse>>>>;
+    fn forward_read(&self, shard: usize, table: [u8; 16], key: PartitionKey, cmd: ReadCommand) -> Pin<Box<dyn Future<Output = Result<Option<PartitionUpdate>, ErrorResponse>>>>;
+    fn forward_scan(&self, shard: usize, table: [u8; 16], range: TokenRange, cmd: ReadCommand, limit: usize) -> Pin<Box<dyn Future<Output = Result<Vec<PartitionUpdate>, ErrorResponse>>>>;
+    fn truncate_all(&self, table: [u8; 16]) -> Pin<Box<dyn Future<Output = Result<(), ErrorResponse>>>>;
+}
+
 /// The coordinator of one shard.
 pub struct StorageProxy {
     db: Rc<RefCell<Database>>,
     node: Rc<dyn NodeInfoSource>,
+    router: Option<Rc<dyn ShardRouter>>,
+    pub stats: ProxyStats,
 }
 
 impl StorageProxy {
-    pub fn new(db: Rc<RefCell<Database>>, node: Rc<dyn NodeInfoSource>) -> Self {
-        StorageProxy { db, node }
+    pub fn new(db: Rc<RefCell<Database>>, node: Rc<dyn NodeInfoSource>, router: Option<Rc<dyn ShardRouter>>) -> Self {
+        StorageProxy { db, node, router, stats: ProxyStats::default() }
+    }
+
+    /// The shard owning `token` (Scylla's biased-token-round-robin), or
+    /// `None` when it is this one.
+    fn remote_owner(&self, token: i64) -> Option<(usize, &Rc<dyn ShardRouter>)> {
+        let r = self.router.as_ref()?;
+        let n = r.shard_count();
+        if n <= 1 {
+            return None;
+        }
+        let owner = proto::scylla::shard_of_token(token, n as u32, SHARDING_IGNORE_MSB) as usize;
+        if owner == r.shard_id() {
+            None
+        } else {
+            self.stats.forwarded.set(self.stats.forwarded.get() + 1);
+            Some((owner, r))
+        }
     }
 
     pub fn keyspace(&self, name: &str) -> Result<Arc<KeyspaceMetadata>, ErrorResponse> {
@@ -133,10 +177,17 @@ impl StorageProxy {
     /// Applies mutations of one keyspace at consistency `cl`.
     pub async fn mutate(&self, ks: &KeyspaceMetadata, mutations: Vec<Mutation>, cl: Consistency) -> Result<(), ErrorResponse> {
         self.check(ks, cl, true)?;
-        for m in &mutations {
-            self.replica_apply(m)?;
+        for m in mutations {
+            self.apply_routed(m).await?;
         }
         Ok(())
+    }
+
+    async fn apply_routed(&self, m: Mutation) -> Result<(), ErrorResponse> {
+        match self.remote_owner(m.update.key.token) {
+            None => self.replica_apply(&m),
+            Some((owner, r)) => r.forward_apply(owner, m).await,
+        }
     }
 
     /// Applies mutations that may span keyspaces (a batch).
@@ -144,34 +195,73 @@ impl StorageProxy {
         for (ks, _) in &mutations {
             self.check(ks, cl, true)?;
         }
-        for (_, m) in &mutations {
-            self.replica_apply(m)?;
+        for (_, m) in mutations {
+            self.apply_routed(m).await?;
         }
         Ok(())
     }
 
     pub async fn read_partition(&self, ks: &KeyspaceMetadata, table: &TableMetadata, key: &PartitionKey, cmd: &ReadCommand, cl: Consistency) -> Result<Option<PartitionUpdate>, ErrorResponse> {
         self.check(ks, cl, false)?;
-        self.db
-            .borrow()
-            .read_partition(&table.id, key, cmd)
-            .map_err(|e| storage_error(table, e))
+        match self.remote_owner(key.token) {
+            None => self.replica_read(&table.id, key, cmd),
+            Some((owner, r)) => r.forward_read(owner, table.id, key.clone(), cmd.clone()).await,
+        }
+    }
+
+    /// Replica path: reads one partition of this shard.
+    pub fn replica_read(&self, table: &[u8; 16], key: &PartitionKey, cmd: &ReadCommand) -> Result<Option<PartitionUpdate>, ErrorResponse> {
+        self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
+        self.db.borrow().read_partition(table, key, cmd).map_err(|e| storage_error_id(table, e))
+    }
+
+    /// Replica path: scans this shard's partitions.
+    pub fn replica_scan(&self, table: &[u8; 16], range: &TokenRange, cmd: &ReadCommand, limit: usize) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
+        self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
+        self.db.borrow().scan(table, range.clone(), cmd, limit).map_err(|e| storage_error_id(table, e))
     }
 
     pub async fn scan(&self, ks: &KeyspaceMetadata, table: &TableMetadata, range: &TokenRange, cmd: &ReadCommand, limit: usize, cl: Consistency) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
         self.check(ks, cl, false)?;
-        self.db
-            .borrow()
-            .scan(&table.id, range.clone(), cmd, limit)
-            .map_err(|e| storage_error(table, e))
+        let Some(r) = self.router.as_ref().filter(|r| r.shard_count() > 1) else {
+            return self.replica_scan(&table.id, range, cmd, limit);
+        };
+        // Every shard holds a slice of every token range: ask each for its
+        // first `limit` partitions and merge them in ring order.
+        let me = r.shard_id();
+        let mut all = Vec::new();
+        for shard in 0..r.shard_count() {
+            let part = if shard == me {
+                self.replica_scan(&table.id, range, cmd, limit)?
+            } else {
+                self.stats.forwarded.set(self.stats.forwarded.get() + 1);
+                r.forward_scan(shard, table.id, range.clone(), cmd.clone(), limit).await?
+            };
+            all.extend(part);
+        }
+        all.sort_by(|a, b| (a.key.token, &a.key.key).cmp(&(b.key.token, &b.key.key)));
+        all.truncate(limit);
+        Ok(all)
     }
 
     pub async fn truncate(&self, table: &TableMetadata) -> Result<(), ErrorResponse> {
-        self.db.borrow_mut().truncate(&table.id);
-        Ok(())
+        match self.router.as_ref().filter(|r| r.shard_count() > 1) {
+            Some(r) => r.truncate_all(table.id).await,
+            None => {
+                self.replica_truncate(&table.id);
+                Ok(())
+            }
+        }
     }
 
-    fn replica_apply(&self, m: &Mutation) -> Result<(), ErrorResponse> {
+    /// Replica path: truncates a table on this shard.
+    pub fn replica_truncate(&self, table: &[u8; 16]) {
+        self.db.borrow_mut().truncate(table);
+    }
+
+    /// Replica path: applies a mutation on this shard.
+    pub fn replica_apply(&self, m: &Mutation) -> Result<(), ErrorResponse> {
+        self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
         self.db.borrow_mut().apply(m).map_err(|e| match e {
             engine::EngineError::MutationTooLarge { .. } => ErrorResponse::invalid(format!("Rejecting mutation: {e}")),
             e => ErrorResponse::server(format!("write failed: {e}")),
@@ -189,8 +279,8 @@ impl StorageProxy {
     }
 }
 
-fn storage_error(table: &TableMetadata, e: engine::EngineError) -> ErrorResponse {
-    ErrorResponse::server(format!("storage error on {}.{}: {e}", table.keyspace, table.name))
+fn storage_error_id(table: &[u8; 16], e: engine::EngineError) -> ErrorResponse {
+    ErrorResponse::server(format!("storage error on table {}: {e}", engine::error::format_table_id(table)))
 }
 
 /// Turns value rows (in `TableMetadata::columns` order) into partitions.
@@ -217,7 +307,7 @@ pub fn rows_to_partitions(table: &TableMetadata, rows: Vec<Vec<Option<CqlValue>>
         let mut static_row = Row::default();
         for (i, col) in table.columns.iter().enumerate().skip(table.partition_key_len + table.clustering_key_len) {
             if let Some(v) = ser(&row[i]) {
-                let data = ColumnData::Simple(Cell { timestamp: 0, ttl: 0, expiry: 0, value: Some(v) });
+                let data = ColumnData::Simple(DataCell { timestamp: 0, ttl: 0, expiry: 0, value: Some(v) });
                 if col.kind == ColumnKind::Static {
                     static_row.columns.push((col.id, data));
                 } else {

@@ -18,7 +18,7 @@ use crate::cql3::ast::Describe;
 use crate::locator::ReplicationStrategy;
 
 use super::system::{LocalNodeInfo, PeerInfo};
-use super::types::{cql_type_string, java_double, maybe_quote, single_quote};
+use super::types::{cql_type_string, is_multi_cell, java_double, maybe_quote, single_quote};
 use super::{
     digest, is_local_system_keyspace, is_system_keyspace, ClusteringOrder, ColumnKind,
     IndexMetadata, KeyspaceMetadata, Schema, SchemaError, TableMetadata, UserType,
@@ -315,12 +315,18 @@ fn table_elements(t: &TableMetadata) -> Vec<DescribeRow> {
     rows
 }
 
-/// `CREATE KEYSPACE ... WITH replication = {...}  AND durable_writes = ...;`
+/// `CREATE KEYSPACE ... WITH replication = {'class': 'SimpleStrategy', ...}  AND durable_writes = ...;`
 pub fn keyspace_cql(k: &KeyspaceMetadata) -> String {
+    // Classes of org.apache.cassandra.locator print by simple name.
+    let class = &k.replication.class;
+    let class = match class.strip_prefix("org.apache.cassandra.locator.") {
+        Some(simple) if !simple.contains('.') => simple,
+        _ => class,
+    };
     let mut s = format!(
         "CREATE KEYSPACE {} WITH replication = {{'class': {}",
         maybe_quote(&k.name),
-        single_quote(&k.replication.class)
+        single_quote(class)
     );
     for (key, v) in &k.replication.options {
         s.push_str(&format!(", {}: {}", single_quote(key), single_quote(v)));
@@ -390,8 +396,25 @@ fn quoted_map(m: &BTreeMap<String, String>) -> String {
 pub fn table_cql(t: &TableMetadata) -> String {
     let mut s = format!("CREATE TABLE {} (\n", t.qualified_name());
     let single_pk = t.partition_key_len == 1 && t.clustering_key_len == 0;
-    let n = t.columns.len();
-    for (i, c) in t.columns.iter().enumerate() {
+    // Create order (TableMetadata.allColumnsInCreateOrder): key columns, then
+    // statics, then regulars; within each, simple columns before non-frozen
+    // collections/UDTs, each by name.
+    let keys = t.partition_key_len + t.clustering_key_len;
+    let mut columns: Vec<&super::ColumnMetadata> = t.columns.iter().collect();
+    columns[keys..].sort_by(|a, b| {
+        (
+            a.kind != ColumnKind::Static,
+            is_multi_cell(&a.ty),
+            a.name.as_bytes(),
+        )
+            .cmp(&(
+                b.kind != ColumnKind::Static,
+                is_multi_cell(&b.ty),
+                b.name.as_bytes(),
+            ))
+    });
+    let n = columns.len();
+    for (i, c) in columns.into_iter().enumerate() {
         s.push_str("    ");
         s.push_str(&maybe_quote(&c.name));
         s.push(' ');

@@ -951,7 +951,8 @@ fn qn(ks: Option<&str>, name: &str) -> QualifiedName {
 fn describe_output_matches_cassandra() {
     let s = run(
         &base(),
-        "CREATE TABLE t (a int, b text, \"Weird\" int, s int static, PRIMARY KEY (a, b)) WITH CLUSTERING ORDER BY (b DESC)",
+        "CREATE TABLE t (a int, b text, \"Weird\" int, s int static, c list<int>, f frozen<list<int>>, \
+         PRIMARY KEY (a, b)) WITH CLUSTERING ORDER BY (b DESC)",
     );
     let s = run(&s, "CREATE INDEX ON t (\"Weird\")");
     let s = run(&s, "CREATE TABLE single (k int PRIMARY KEY, v text)");
@@ -966,6 +967,8 @@ fn describe_output_matches_cassandra() {
          \x20   b text,\n\
          \x20   s int static,\n\
          \x20   \"Weird\" int,\n\
+         \x20   f frozen<list<int>>,\n\
+         \x20   c list<int>,\n\
          \x20   PRIMARY KEY (a, b)\n\
          ) WITH CLUSTERING ORDER BY (b DESC)\n\
          \x20   AND additional_write_policy = '99p'\n\
@@ -1020,7 +1023,7 @@ fn describe_output_matches_cassandra() {
     );
     assert_eq!(
         rows[0].create_statement.as_deref().unwrap(),
-        "CREATE KEYSPACE ks WITH replication = {'class': 'org.apache.cassandra.locator.SimpleStrategy', 'replication_factor': '1'}  AND durable_writes = true;"
+        "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': '1'}  AND durable_writes = true;"
     );
     assert_eq!(
         rows[1].create_statement.as_deref().unwrap(),

@@ -24,8 +24,8 @@ use log::{error, info, warn};
 
 use super::format::{
     check_block, is_recycled_file_name, parse_segment_file_name, segment_shard, BlockState,
-    BLOCK_HEADER_SIZE, BLOCK_SIZE, COMMITLOG_FORMAT_VERSION, ENTRY_MUTATION, ENTRY_OVERHEAD,
-    ENTRY_TRUNCATE, SEGMENT_HEADER_SIZE, SEGMENT_MAGIC,
+    BLOCK_HEADER_SIZE, BLOCK_PAYLOAD, BLOCK_SIZE, COMMITLOG_FORMAT_VERSION, ENTRY_MUTATION,
+    ENTRY_OVERHEAD, ENTRY_TRUNCATE, SEGMENT_HEADER_SIZE, SEGMENT_MAGIC,
 };
 use crate::commitlog::ReplayPosition;
 use crate::error::EngineError;
@@ -239,13 +239,13 @@ fn read_segment(id: u64, data: &[u8]) -> SegmentRead {
     };
     // 1. The payload stream of the segment's good blocks.
     let mut stream = Vec::with_capacity(data.len());
-    // (stream offset where the block's payload starts, block index)
-    let mut block_starts: Vec<(usize, usize)> = Vec::new();
+    // (stream offset where the block's payload starts, block index, used)
+    let mut block_starts: Vec<(usize, usize, usize)> = Vec::new();
     let mut stopped_early = false;
     for (i, block) in data.chunks_exact(BLOCK_SIZE).enumerate() {
         match check_block(block, id) {
             BlockState::Valid { used } => {
-                block_starts.push((stream.len(), i));
+                block_starts.push((stream.len(), i, used));
                 stream.extend_from_slice(&block[BLOCK_HEADER_SIZE..BLOCK_HEADER_SIZE + used]);
             }
             state => {
@@ -332,13 +332,22 @@ fn read_segment(id: u64, data: &[u8]) -> SegmentRead {
     out
 }
 
-/// The file offset of stream offset `pos`: in the last block whose payload
-/// starts at or before it (at a block boundary, the later block — so the
-/// result is never smaller than the position the writer reported).
-fn file_offset(block_starts: &[(usize, usize)], pos: usize) -> u64 {
-    let i = block_starts.partition_point(|(start, _)| *start <= pos);
+/// The file offset of the end of an entry at stream offset `pos`, exactly
+/// as [`crate::commitlog::CommitLog::add`] reported it: inside the block
+/// holding the entry's last byte, except that an entry filling its block
+/// to the end is reported at the start of the next block's payload.
+fn file_offset(block_starts: &[(usize, usize, usize)], pos: usize) -> u64 {
+    // The block holding the byte just before `pos`.
+    let i = block_starts.partition_point(|(start, _, _)| *start < pos);
     match i.checked_sub(1).and_then(|i| block_starts.get(i)) {
-        Some((start, block)) => (block * BLOCK_SIZE + BLOCK_HEADER_SIZE + (pos - start)) as u64,
+        Some((start, block, used)) => {
+            let within = pos - start;
+            if within >= BLOCK_PAYLOAD && *used == BLOCK_PAYLOAD {
+                ((block + 1) * BLOCK_SIZE + BLOCK_HEADER_SIZE) as u64
+            } else {
+                (block * BLOCK_SIZE + BLOCK_HEADER_SIZE + within) as u64
+            }
+        }
         None => pos as u64,
     }
 }

@@ -379,6 +379,26 @@ fn decode_log(b: &[u8]) -> Result<(Vec<u64>, Vec<u64>), String> {
     Ok((inputs, outputs))
 }
 
+/// Durably writes compaction log `id` (temporary name, fsync, rename,
+/// directory fsync) and returns its path.
+pub(crate) fn write_log(
+    dir: &Path,
+    id: u64,
+    inputs: &[u64],
+    outputs: &[u64],
+) -> Result<PathBuf, EngineError> {
+    let log_path = dir.join(log_name(id));
+    let tmp = dir.join(format!("{}.tmp", log_name(id)));
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(&encode_log(inputs, outputs))?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, &log_path)?;
+    sync_dir(dir)?;
+    Ok(log_path)
+}
+
 /// Cleans a table directory before its SSTables are opened: deletes
 /// temporary files of interrupted writes and settles every compaction log
 /// (all outputs present: the compaction completed, its remaining inputs
@@ -516,15 +536,7 @@ pub fn run_compaction(
     let outputs: Vec<u64> = pending.iter().map(|p| p.generation()).collect();
     let log_id = *next_generation;
     *next_generation += 1;
-    let log_path = ctx.dir.join(log_name(log_id));
-    let tmp = ctx.dir.join(format!("{}.tmp", log_name(log_id)));
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&encode_log(&inputs, &outputs))?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, &log_path)?;
-    sync_dir(ctx.dir)?;
+    let log_path = write_log(ctx.dir, log_id, &inputs, &outputs)?;
     for p in &pending {
         p.rename()?;
     }

@@ -115,6 +115,9 @@ impl SSTable {
             return Err(corrupt(path, "bad magic at start of file"));
         }
         let version = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+        if header[12..16] != [0; 4] {
+            return Err(corrupt(path, "reserved header bytes are not zero"));
+        }
         if version != FORMAT_VERSION {
             return Err(corrupt(
                 path,

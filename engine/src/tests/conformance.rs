@@ -719,4 +719,17 @@ macro_rules! conformance_suite {
 
 conformance_suite!(memtable, crate::tests::MemtableFactory);
 conformance_suite!(merged_memtables, crate::tests::MergedMemtablesFactory);
+conformance_suite!(sstable, crate::tests::SSTableFactory);
+conformance_suite!(
+    memtable_and_sstables,
+    crate::tests::MemtableAndSSTablesFactory
+);
+conformance_suite!(
+    flushing_database,
+    crate::tests::FlushingDatabaseFactory {
+        seed: 7,
+        compaction: crate::compaction::CompactionStrategy::default(),
+        compact_now: 0,
+    }
+);
 conformance_suite!(database, crate::tests::DatabaseFactory);

@@ -12,7 +12,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{int, DatabaseFactory, MergedMemtablesFactory, ReaderFactory};
+use super::{
+    int, DatabaseFactory, FlushingDatabaseFactory, MemtableAndSSTablesFactory,
+    MergedMemtablesFactory, ReaderFactory, SSTableFactory,
+};
+use crate::compaction::CompactionStrategy;
 use crate::mutation::{
     Bound, Cell, ClusteringRange, ColumnData, DeletionTime, LivenessInfo, PartitionKey,
     PartitionUpdate, RangeTombstone, Row,
@@ -491,5 +495,50 @@ fn merged_memtables_match_model() {
             &MergedMemtablesFactory,
             seed.wrapping_mul(0xc2b2_ae3d_27d4_eb4f),
         );
+    }
+}
+
+#[test]
+fn sstable_matches_model() {
+    for seed in 1u64..=3 {
+        run(&SSTableFactory, seed.wrapping_mul(0x1656_67b1_9e37_79f9));
+    }
+}
+
+#[test]
+fn memtable_and_sstables_match_model() {
+    for seed in 1u64..=3 {
+        run(
+            &MemtableAndSSTablesFactory,
+            seed.wrapping_mul(0x27d4_eb2f_1656_67c5),
+        );
+    }
+}
+
+/// Random flush / compaction interleavings (size-tiered with a low
+/// threshold, and leveled with tiny SSTables so outputs split) against the
+/// model. Compactions run at a "now" before any TTL expires and before any
+/// tombstone is purgeable.
+#[test]
+fn flushes_and_compactions_match_model() {
+    let strategies = [
+        CompactionStrategy::SizeTiered {
+            min_threshold: 2,
+            max_threshold: 4,
+        },
+        CompactionStrategy::Leveled {
+            sstable_size_bytes: 200,
+            fanout: 2,
+        },
+    ];
+    for seed in 1u64..=4 {
+        for s in &strategies {
+            let f = FlushingDatabaseFactory {
+                seed,
+                compaction: s.clone(),
+                compact_now: NOW - 100,
+            };
+            run(&f, seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x55);
+        }
     }
 }

@@ -300,7 +300,7 @@ impl Database {
                 self.create_table_with_dir(schema, dir)
             }
             None => {
-                if self.tables.contains_key(&schema.id) {
+                if self.has_table(&schema.id) {
                     self.alter_table(schema);
                 } else {
                     info!("creating table {}", format_table_id(&schema.id));

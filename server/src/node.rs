@@ -249,6 +249,12 @@ impl ShardRouter for RuntimeRouter {
     fn forward_scan(&self, shard: usize, table: [u8; 16], range: TokenRange, cmd: ReadCommand, limit: usize) -> Fut<Vec<PartitionUpdate>> {
         self.call(shard, move |s| s.proxy.replica_scan(&table, &range, &cmd, limit))
     }
+    fn forward_read_raw(&self, shard: usize, table: [u8; 16], key: PartitionKey, cmd: ReadCommand) -> Fut<Option<PartitionUpdate>> {
+        self.call(shard, move |s| s.proxy.replica_read_raw(&table, &key, &cmd))
+    }
+    fn forward_scan_raw(&self, shard: usize, table: [u8; 16], range: TokenRange, cmd: ReadCommand, limit: usize) -> Fut<Vec<PartitionUpdate>> {
+        self.call(shard, move |s| s.proxy.replica_scan_raw(&table, &range, &cmd, limit))
+    }
     fn truncate_all(&self, table: [u8; 16]) -> Fut<()> {
         let shards = self.ctx.shards().clone();
         Box::pin(async move {
@@ -335,7 +341,13 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         })
     };
     let router: Rc<dyn ShardRouter> = Rc::new(RuntimeRouter { ctx: ctx.clone() });
-    let proxy = Rc::new(StorageProxy::new(db.clone(), migrations.clone(), Some(router)));
+    let topology = Arc::new(crate::service::topology::Topology::single(&local));
+    let proxy = Rc::new(
+        StorageProxy::new(db.clone(), migrations.clone(), Some(router), topology).with_timeouts(
+            Duration::from_millis(config.write_request_timeout_in_ms.max(1)),
+            Duration::from_millis(config.read_request_timeout_in_ms.max(1)),
+        ),
+    );
     let qp = Rc::new(QueryProcessor::new(proxy.clone(), migrations.clone()));
     let max_conns = if config.native_transport_max_concurrent_connections <= 0 {
         usize::MAX
@@ -440,6 +452,7 @@ fn reshard_replay(db: &Rc<RefCell<Database>>, dir: &Path, shard: usize, nr_shard
 
 /// Admin routes that need the node's services.
 fn register_node_routes(router: &mut Router, ctx: &ShardContext) {
+    crate::service::admin_routes::register(router, ctx);
     let shards = ctx.shards().clone();
     router.route("GET", "/storage_service/shard_stats", move |_| {
         let shards = shards.clone();

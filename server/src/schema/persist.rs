@@ -196,15 +196,7 @@ impl Schema {
     /// `dir/schema.txt`, atomically.
     pub fn save(&self, dir: &Path) -> io::Result<()> {
         fs::create_dir_all(dir)?;
-        let mut text = String::new();
-        text.push_str(HEADER);
-        text.push('\n');
-        text.push_str(&serialize_keyspaces(
-            self.keyspaces
-                .values()
-                .filter(|k| !is_local_system_keyspace(&k.name)),
-        ));
-        text.push_str("end\n");
+        let text = self.to_text();
         let tmp = dir.join(format!("{SCHEMA_FILE}.tmp"));
         {
             let mut f = OpenOptions::new()
@@ -229,15 +221,37 @@ impl Schema {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
+        Schema::from_text(&text, local_dc)
+            .map(Some)
+            .map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {e}", dir.join(SCHEMA_FILE).display()),
+                )
+            })
+    }
+
+    /// The schema in the persisted text format (what `save` writes; also
+    /// what nodes send each other to agree on the schema).
+    pub fn to_text(&self) -> String {
+        let mut text = String::new();
+        text.push_str(HEADER);
+        text.push('\n');
+        text.push_str(&serialize_keyspaces(
+            self.keyspaces
+                .values()
+                .filter(|k| !is_local_system_keyspace(&k.name)),
+        ));
+        text.push_str("end\n");
+        text
+    }
+
+    /// Parses [`Schema::to_text`] output on top of the system keyspaces.
+    pub fn from_text(text: &str, local_dc: &str) -> Result<Schema, String> {
         let mut schema = Schema::new_with_system_keyspaces(local_dc);
-        parse(&text, &mut schema).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: {e}", dir.join(SCHEMA_FILE).display()),
-            )
-        })?;
+        parse(text, &mut schema)?;
         schema.recompute_version();
-        Ok(Some(schema))
+        Ok(schema)
     }
 }
 

@@ -120,19 +120,61 @@ pub trait ShardRouter {
     fn forward_read(&self, shard: usize, table: [u8; 16], key: PartitionKey, cmd: ReadCommand) -> Pin<Box<dyn Future<Output = Result<Option<PartitionUpdate>, ErrorResponse>>>>;
     fn forward_scan(&self, shard: usize, table: [u8; 16], range: TokenRange, cmd: ReadCommand, limit: usize) -> Pin<Box<dyn Future<Output = Result<Vec<PartitionUpdate>, ErrorResponse>>>>;
     fn truncate_all(&self, table: [u8; 16]) -> Pin<Box<dyn Future<Output = Result<(), ErrorResponse>>>>;
+    fn forward_read_raw(&self, shard: usize, table: [u8; 16], key: PartitionKey, cmd: ReadCommand) -> Pin<Box<dyn Future<Output = Result<Option<PartitionUpdate>, ErrorResponse>>>>;
+    fn forward_scan_raw(&self, shard: usize, table: [u8; 16], range: TokenRange, cmd: ReadCommand, limit: usize) -> Pin<Box<dyn Future<Output = Result<Vec<PartitionUpdate>, ErrorResponse>>>>;
 }
 
 /// The coordinator of one shard.
 pub struct StorageProxy {
-    db: Rc<RefCell<Database>>,
-    node: Rc<dyn NodeInfoSource>,
-    router: Option<Rc<dyn ShardRouter>>,
+    pub(crate) db: Rc<RefCell<Database>>,
+    pub(crate) node: Rc<dyn NodeInfoSource>,
+    pub(crate) router: Option<Rc<dyn ShardRouter>>,
     pub stats: ProxyStats,
+    /// The cluster as last installed (see `service::topology`).
+    pub(crate) topology: RefCell<Arc<crate::service::topology::Topology>>,
+    /// Other nodes' replica paths (absent on a node that never joined a cluster).
+    pub(crate) remote: RefCell<Option<Rc<dyn crate::service::replication::RemoteReplicas>>>,
+    pub(crate) write_timeout: std::time::Duration,
+    pub(crate) read_timeout: std::time::Duration,
 }
 
 impl StorageProxy {
-    pub fn new(db: Rc<RefCell<Database>>, node: Rc<dyn NodeInfoSource>, router: Option<Rc<dyn ShardRouter>>) -> Self {
-        StorageProxy { db, node, router, stats: ProxyStats::default() }
+    pub fn new(db: Rc<RefCell<Database>>, node: Rc<dyn NodeInfoSource>, router: Option<Rc<dyn ShardRouter>>, topology: Arc<crate::service::topology::Topology>) -> Self {
+        StorageProxy {
+            db,
+            node,
+            router,
+            stats: ProxyStats::default(),
+            topology: RefCell::new(topology),
+            remote: RefCell::new(None),
+            write_timeout: std::time::Duration::from_millis(2000),
+            read_timeout: std::time::Duration::from_millis(5000),
+        }
+    }
+
+    /// Sets the coordinator timeouts (`write_request_timeout_in_ms`, `read_request_timeout_in_ms`).
+    pub fn with_timeouts(mut self, write: std::time::Duration, read: std::time::Duration) -> Self {
+        self.write_timeout = write;
+        self.read_timeout = read;
+        self
+    }
+
+    /// Installs a new view of the cluster on this shard.
+    pub fn set_topology(&self, t: Arc<crate::service::topology::Topology>) {
+        *self.topology.borrow_mut() = t;
+    }
+
+    pub fn topology(&self) -> Arc<crate::service::topology::Topology> {
+        self.topology.borrow().clone()
+    }
+
+    /// Connects this coordinator to the other nodes.
+    pub fn set_remote(&self, r: Rc<dyn crate::service::replication::RemoteReplicas>) {
+        *self.remote.borrow_mut() = Some(r);
+    }
+
+    fn is_clustered(&self) -> bool {
+        !self.topology.borrow().is_single_node() && self.remote.borrow().is_some()
     }
 
     /// The shard owning `token` (Scylla's biased-token-round-robin), or
@@ -176,6 +218,12 @@ impl StorageProxy {
 
     /// Applies mutations of one keyspace at consistency `cl`.
     pub async fn mutate(&self, ks: &KeyspaceMetadata, mutations: Vec<Mutation>, cl: Consistency) -> Result<(), ErrorResponse> {
+        if self.is_clustered() && !ks.is_system {
+            for m in mutations {
+                self.mutate_replicated(ks, m, cl, "SIMPLE").await?;
+            }
+            return Ok(());
+        }
         self.check(ks, cl, true)?;
         for m in mutations {
             self.apply_routed(m).await?;
@@ -183,7 +231,7 @@ impl StorageProxy {
         Ok(())
     }
 
-    async fn apply_routed(&self, m: Mutation) -> Result<(), ErrorResponse> {
+    pub(crate) async fn apply_routed(&self, m: Mutation) -> Result<(), ErrorResponse> {
         match self.remote_owner(m.update.key.token) {
             None => self.replica_apply(&m),
             Some((owner, r)) => r.forward_apply(owner, m).await,
@@ -192,6 +240,16 @@ impl StorageProxy {
 
     /// Applies mutations that may span keyspaces (a batch).
     pub async fn mutate_many(&self, mutations: Vec<(Arc<KeyspaceMetadata>, Mutation)>, cl: Consistency) -> Result<(), ErrorResponse> {
+        if self.is_clustered() {
+            for (ks, m) in mutations {
+                if ks.is_system {
+                    self.apply_routed(m).await?;
+                } else {
+                    self.mutate_replicated(&ks, m, cl, "BATCH").await?;
+                }
+            }
+            return Ok(());
+        }
         for (ks, _) in &mutations {
             self.check(ks, cl, true)?;
         }
@@ -202,6 +260,9 @@ impl StorageProxy {
     }
 
     pub async fn read_partition(&self, ks: &KeyspaceMetadata, table: &TableMetadata, key: &PartitionKey, cmd: &ReadCommand, cl: Consistency) -> Result<Option<PartitionUpdate>, ErrorResponse> {
+        if self.is_clustered() && !ks.is_system {
+            return self.read_replicated(ks, table, key, cmd, cl).await;
+        }
         self.check(ks, cl, false)?;
         match self.remote_owner(key.token) {
             None => self.replica_read(&table.id, key, cmd),
@@ -215,6 +276,62 @@ impl StorageProxy {
         self.db.borrow().read_partition(table, key, cmd).map_err(|e| storage_error_id(table, e))
     }
 
+    /// Replica path: raw content (tombstones kept) of one partition of this
+    /// shard, for reconciliation across replicas.
+    pub fn replica_read_raw(&self, table: &[u8; 16], key: &PartitionKey, cmd: &ReadCommand) -> Result<Option<PartitionUpdate>, ErrorResponse> {
+        self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
+        let db = self.db.borrow();
+        let cf = db.table(table).ok_or_else(|| storage_error_id(table, engine::EngineError::NoSuchTable(*table)))?;
+        let mut sources: Vec<&dyn engine::reader::MutationSource> = vec![cf.memtable()];
+        sources.extend(cf.sstables().iter().map(|s| &**s as &dyn engine::reader::MutationSource));
+        engine::reader::read_merged_raw(cf.schema(), &sources, key, &cmd.ranges).map_err(|e| storage_error_id(table, e))
+    }
+
+    /// Replica path: raw content of up to `limit` partitions of `range` on this shard.
+    pub fn replica_scan_raw(&self, table: &[u8; 16], range: &TokenRange, cmd: &ReadCommand, limit: usize) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
+        self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
+        let db = self.db.borrow();
+        let cf = db.table(table).ok_or_else(|| storage_error_id(table, engine::EngineError::NoSuchTable(*table)))?;
+        let mut sources: Vec<&dyn engine::reader::MutationSource> = vec![cf.memtable()];
+        sources.extend(cf.sstables().iter().map(|s| &**s as &dyn engine::reader::MutationSource));
+        let mut merger = engine::reader::RawMerger::new(&sources, range, &cmd.ranges);
+        let mut out = Vec::new();
+        while out.len() < limit {
+            match merger.next_partition(cf.schema()).map_err(|e| storage_error_id(table, e))? {
+                Some(p) => out.push(p),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Raw read on the shard owning the key.
+    pub(crate) async fn read_raw_routed(&self, table: [u8; 16], key: PartitionKey, cmd: ReadCommand) -> Result<Option<PartitionUpdate>, ErrorResponse> {
+        match self.remote_owner(key.token) {
+            None => self.replica_read_raw(&table, &key, &cmd),
+            Some((owner, r)) => r.forward_read_raw(owner, table, key, cmd).await,
+        }
+    }
+
+    /// Raw scan of this node: every shard's slice merged in ring order.
+    pub(crate) async fn scan_raw_all_shards(&self, table: [u8; 16], range: &TokenRange, cmd: &ReadCommand, limit: usize) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
+        let Some(r) = self.router.as_ref().filter(|r| r.shard_count() > 1) else {
+            return self.replica_scan_raw(&table, range, cmd, limit);
+        };
+        let me = r.shard_id();
+        let mut all = Vec::new();
+        for shard in 0..r.shard_count() {
+            if shard == me {
+                all.extend(self.replica_scan_raw(&table, range, cmd, limit)?);
+            } else {
+                all.extend(r.forward_scan_raw(shard, table, range.clone(), cmd.clone(), limit).await?);
+            }
+        }
+        all.sort_by(|a, b| (a.key.token, &a.key.key).cmp(&(b.key.token, &b.key.key)));
+        all.truncate(limit);
+        Ok(all)
+    }
+
     /// Replica path: scans this shard's partitions.
     pub fn replica_scan(&self, table: &[u8; 16], range: &TokenRange, cmd: &ReadCommand, limit: usize) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
         self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
@@ -222,6 +339,9 @@ impl StorageProxy {
     }
 
     pub async fn scan(&self, ks: &KeyspaceMetadata, table: &TableMetadata, range: &TokenRange, cmd: &ReadCommand, limit: usize, cl: Consistency) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
+        if self.is_clustered() && !ks.is_system {
+            return self.scan_replicated(ks, table, range, cmd, limit, cl).await;
+        }
         self.check(ks, cl, false)?;
         let Some(r) = self.router.as_ref().filter(|r| r.shard_count() > 1) else {
             return self.replica_scan(&table.id, range, cmd, limit);

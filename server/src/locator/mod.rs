@@ -13,6 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+pub mod snitch;
+
 /// `org.apache.cassandra.locator.SimpleStrategy`.
 pub const SIMPLE_STRATEGY: &str = "org.apache.cassandra.locator.SimpleStrategy";
 /// `org.apache.cassandra.locator.NetworkTopologyStrategy`.

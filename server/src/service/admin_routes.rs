@@ -1,0 +1,552 @@
+//! The node's admin API handlers (`docs/admin-api.md`): what
+//! `tessera-nodetool` asks for — `info`, `status`, `ring`,
+//! `describecluster`, `getendpoints`, `tablestats`, `flush`, `compact`,
+//! `decommission`.
+//!
+//! Handlers run on shard 0 (where the admin server lives). Node facts
+//! (host id, tokens, datacenter, rack, addresses) come from the
+//! `MigrationManager`'s [`LocalNodeInfo`](crate::schema::LocalNodeInfo);
+//! storage facts are gathered from every shard with `invoke_on_all`.
+//! This node is alone in its ring until gossip arrives, so every token
+//! range is its own.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::admin::{json, Request, Response, Router};
+use crate::node::services;
+use crate::schema::{KeyspaceMetadata, Schema, TableMetadata};
+use crate::service::storage_proxy::Replication;
+use crate::shard::ShardContext;
+
+type TableId = [u8; 16];
+
+/// One table's storage on one shard (or summed over shards).
+#[derive(Debug, Default, Clone, Copy)]
+struct TableLoad {
+    memtable_bytes: u64,
+    memtable_partitions: u64,
+    memtable_operations: u64,
+    sstables: u64,
+    sstable_bytes: u64,
+    sstable_partitions: u64,
+}
+
+impl TableLoad {
+    fn add(&mut self, o: &TableLoad) {
+        self.memtable_bytes += o.memtable_bytes;
+        self.memtable_partitions += o.memtable_partitions;
+        self.memtable_operations += o.memtable_operations;
+        self.sstables += o.sstables;
+        self.sstable_bytes += o.sstable_bytes;
+        self.sstable_partitions += o.sstable_partitions;
+    }
+}
+
+/// Storage of every table, summed over all shards.
+struct NodeLoad {
+    tables: HashMap<TableId, TableLoad>,
+    /// Memtable bytes of every table the engine holds (also ones the
+    /// schema no longer names).
+    memtable_bytes: u64,
+}
+
+impl NodeLoad {
+    fn total_bytes(&self) -> u64 {
+        self.memtable_bytes + self.tables.values().map(|t| t.sstable_bytes).sum::<u64>()
+    }
+}
+
+async fn node_load(ctx: &ShardContext) -> Result<NodeLoad, String> {
+    let per_shard = ctx
+        .shards()
+        .invoke_on_all(|ctx| async move {
+            let s = services(&ctx).map_err(|e| e.message.clone())?;
+            let schema = s.migrations.schema();
+            let db = s.db.borrow();
+            let mut tables = HashMap::new();
+            for ks in schema.keyspaces.values() {
+                for t in ks.tables.values() {
+                    if let Some(cf) = db.table(&t.id) {
+                        let m = cf.memtable();
+                        let mut l = TableLoad {
+                            memtable_bytes: m.memory_usage() as u64,
+                            memtable_partitions: m.partition_count() as u64,
+                            memtable_operations: m.operation_count(),
+                            ..TableLoad::default()
+                        };
+                        for sst in cf.sstables() {
+                            l.sstables += 1;
+                            l.sstable_bytes += sst.size();
+                            l.sstable_partitions += sst.stats().partition_count;
+                        }
+                        tables.insert(t.id, l);
+                    }
+                }
+            }
+            Ok::<_, String>((tables, db.memtable_bytes() as u64))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut load = NodeLoad { tables: HashMap::new(), memtable_bytes: 0 };
+    for r in per_shard {
+        let (tables, mem) = r?;
+        load.memtable_bytes += mem;
+        for (id, l) in tables {
+            load.tables.entry(id).or_default().add(&l);
+        }
+    }
+    Ok(load)
+}
+
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The fraction of the ring this node holds replicas of for `ks`, in its
+/// own datacenter (alone in the ring: all of it, or nothing when the
+/// keyspace keeps no replica in this datacenter).
+fn effective_ownership(ks: &KeyspaceMetadata, local_dc: &str) -> f64 {
+    match Replication::of(ks) {
+        Replication::Simple(rf) => (rf >= 1) as u8 as f64,
+        Replication::PerDc(dcs) => (dcs.get(local_dc).copied().unwrap_or(0) >= 1) as u8 as f64,
+        Replication::Local => 1.0,
+    }
+}
+
+/// `owns` for `status`/`ring`: with a keyspace, its effective ownership;
+/// without one, the ownership of the (single) replication setting all
+/// non-system keyspaces share, or `None` (nodetool prints `?`) with
+/// Cassandra's note when they differ.
+fn ownership(schema: &Schema, keyspace: Option<&str>, local_dc: &str) -> Result<(Option<f64>, Option<&'static str>), Response> {
+    if let Some(name) = keyspace {
+        let ks = schema.keyspace(name).ok_or_else(|| Response::error(400, format!("The keyspace {name}, does not exist")))?;
+        return Ok((Some(effective_ownership(ks, local_dc)), None));
+    }
+    let user: Vec<&Arc<KeyspaceMetadata>> = schema.keyspaces.values().filter(|k| !crate::schema::is_system_keyspace(&k.name)).collect();
+    match user.split_first() {
+        // Only system keyspaces: the raw token ownership.
+        None => Ok((Some(1.0), Some("Note: Ownership information does not include topology; for complete information, specify a keyspace"))),
+        Some((first, rest)) => {
+            if rest.iter().all(|k| k.replication == first.replication) {
+                Ok((Some(effective_ownership(first, local_dc)), None))
+            } else {
+                Ok((None, Some("Note: Non-system keyspaces don't have the same replication settings, effective ownership information is meaningless")))
+            }
+        }
+    }
+}
+
+/// The tables named by `keyspace` and `cf` (all of the keyspace's tables
+/// when `cf` is empty; every table when `keyspace` is `None`). Virtual
+/// tables have no storage and are left out.
+fn select_tables(schema: &Schema, keyspace: Option<&str>, cf: &[String]) -> Result<Vec<Arc<TableMetadata>>, Response> {
+    let Some(name) = keyspace else {
+        return Ok(schema.keyspaces.values().flat_map(|k| k.tables.values()).filter(|t| !t.is_virtual).cloned().collect());
+    };
+    let ks = schema.keyspace(name).ok_or_else(|| Response::error(400, format!("Keyspace {name} does not exist")))?;
+    if cf.is_empty() {
+        return Ok(ks.tables.values().filter(|t| !t.is_virtual).cloned().collect());
+    }
+    let mut out = Vec::new();
+    for t in cf {
+        let table = ks.tables.get(t).ok_or_else(|| Response::error(400, format!("Unknown keyspace/cf pair ({name}.{t})")))?;
+        if !table.is_virtual && !out.iter().any(|o: &Arc<TableMetadata>| o.id == table.id) {
+            out.push(table.clone());
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Flush,
+    Compact,
+}
+
+/// Flushes or major-compacts `tables` on every shard.
+async fn run_on_all(ctx: &ShardContext, op: Op, tables: Vec<Arc<TableMetadata>>) -> Response {
+    let ids: Arc<Vec<(TableId, String)>> = Arc::new(tables.iter().map(|t| (t.id, t.qualified_name())).collect());
+    let what = if op == Op::Flush { "flush" } else { "compaction" };
+    let result = ctx
+        .shards()
+        .invoke_on_all(move |ctx| {
+            let ids = ids.clone();
+            async move {
+                let s = services(&ctx).map_err(|e| e.message.clone())?;
+                // (tables done, tables without a data directory)
+                let mut done = 0usize;
+                let mut in_memory = 0usize;
+                for (id, name) in ids.iter() {
+                    let r = {
+                        let mut db = s.db.borrow_mut();
+                        match op {
+                            Op::Flush => db.flush(id).map(|_| ()),
+                            Op::Compact => db.compact(id),
+                        }
+                    };
+                    match r {
+                        Ok(()) => done += 1,
+                        Err(engine::EngineError::NoDataDirectory(_)) => in_memory += 1,
+                        // Dropped meanwhile, or not on this shard yet.
+                        Err(engine::EngineError::NoSuchTable(_)) => {}
+                        Err(e) => return Err(format!("shard {}: {what} of {name} failed: {e}", ctx.id())),
+                    }
+                    // Let the shard serve between tables.
+                    glommio::yield_if_needed().await;
+                }
+                Ok::<_, String>((done, in_memory))
+            }
+        })
+        .await;
+    let per_shard = match result {
+        Ok(v) => v,
+        Err(e) => return Response::error(500, e.to_string()),
+    };
+    let mut done = 0;
+    let mut in_memory = 0;
+    for r in per_shard {
+        match r {
+            Ok((d, m)) => {
+                done += d;
+                in_memory += m;
+            }
+            Err(e) => return Response::error(500, e),
+        }
+    }
+    if done == 0 && in_memory > 0 {
+        return Response::error(
+            501,
+            format!("{what} is not available: this node keeps its tables in memory only (the storage engine has no SSTable data directory)"),
+        );
+    }
+    Response::ok_empty()
+}
+
+/// Splits a composite key's text form on unescaped `:` (Cassandra's
+/// `CompositeType.fromString`; `\:` is a literal colon).
+fn split_composite(key: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&':') => {
+                parts.last_mut().unwrap().push(':');
+                chars.next();
+            }
+            ':' => parts.push(String::new()),
+            c => parts.last_mut().unwrap().push(c),
+        }
+    }
+    parts
+}
+
+/// The token of `key` (nodetool's text form) in `table`.
+fn key_token(table: &TableMetadata, key: &str) -> Result<i64, String> {
+    let pk = table.partition_key();
+    let texts = if pk.len() == 1 { vec![key.to_string()] } else { split_composite(key) };
+    if texts.len() != pk.len() {
+        return Err(format!(
+            "Invalid partition key '{key}' for table {}: expected {} components separated by ':' ({})",
+            table.qualified_name(),
+            pk.len(),
+            pk.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(":")
+        ));
+    }
+    let mut parts = Vec::with_capacity(pk.len());
+    for (col, text) in pk.iter().zip(&texts) {
+        let v = crate::cql3::values::parse_native(&col.ty, text).map_err(|e| format!("Invalid partition key '{key}' for column {}: {e}", col.name))?;
+        parts.push(proto::value::serialize_to_vec(&v));
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
+    let bytes = crate::dht::murmur3::try_serialize_partition_key(&refs)?;
+    Ok(crate::dht::murmur3::murmur3_token(&bytes))
+}
+
+fn bad(message: impl AsRef<str>) -> Response {
+    Response::error(400, message)
+}
+
+fn opt_num(v: Option<f64>) -> String {
+    match v {
+        Some(f) => f.to_string(),
+        None => "null".into(),
+    }
+}
+
+/// Registers the node's routes on the admin router (shard 0).
+pub fn register(router: &mut Router, ctx: &ShardContext) {
+    // GET /storage_service/info
+    let c = ctx.clone();
+    router.route("GET", "/storage_service/info", move |_| {
+        let ctx = c.clone();
+        async move {
+            let s = match services(&ctx) {
+                Ok(s) => s,
+                Err(e) => return Response::error(503, &e.message),
+            };
+            let local = s.migrations.local_info();
+            let load = match node_load(&ctx).await {
+                Ok(l) => l,
+                Err(e) => return Response::error(500, e),
+            };
+            let generation = local.gossip_generation as i64;
+            Response::ok(
+                json::Object::new()
+                    .str("id", &crate::schema::digest::uuid_to_string(&local.host_id))
+                    .bool("gossip_active", false)
+                    .bool("native_transport_active", true)
+                    .num("load_bytes", load.total_bytes())
+                    .num("generation", generation)
+                    .num("uptime_seconds", (now_seconds() - generation).max(0))
+                    .raw("heap_memory_mb", "null")
+                    .num("off_heap_memory_bytes", load.memtable_bytes)
+                    .str("data_center", &local.data_center)
+                    .str("rack", &local.rack)
+                    .num("exceptions", 0)
+                    .num("shards", ctx.count())
+                    .num("num_tokens", local.tokens.len())
+                    .build(),
+            )
+        }
+    });
+
+    // GET /storage_service/status[?keyspace=ks] and /storage_service/ring
+    for ring in [false, true] {
+        let c = ctx.clone();
+        let path = if ring { "/storage_service/ring" } else { "/storage_service/status" };
+        router.route("GET", path, move |req: Request| {
+            let ctx = c.clone();
+            async move {
+                let s = match services(&ctx) {
+                    Ok(s) => s,
+                    Err(e) => return Response::error(503, &e.message),
+                };
+                let local = s.migrations.local_info();
+                let schema = s.migrations.schema();
+                let keyspace = req.query("keyspace").filter(|k| !k.is_empty());
+                let (owns, note) = match ownership(&schema, keyspace, &local.data_center) {
+                    Ok(o) => o,
+                    Err(r) => return r,
+                };
+                let load = match node_load(&ctx).await {
+                    Ok(l) => l.total_bytes(),
+                    Err(e) => return Response::error(500, e),
+                };
+                let address = local.broadcast_address.to_string();
+                let host_id = crate::schema::digest::uuid_to_string(&local.host_id);
+                let dc = if ring {
+                    let mut tokens = local.tokens.clone();
+                    tokens.sort_unstable();
+                    let entries = tokens.iter().map(|t| {
+                        json::Object::new()
+                            .str("address", &address)
+                            .str("rack", &local.rack)
+                            .str("status", "Up")
+                            .str("state", "Normal")
+                            .num("load_bytes", load)
+                            .raw("owns", &opt_num(owns))
+                            .str("token", &t.to_string())
+                            .build()
+                    });
+                    json::Object::new().str("name", &local.data_center).raw("tokens", &json::array(entries)).build()
+                } else {
+                    let node = json::Object::new()
+                        .str("status", "U")
+                        .str("state", "N")
+                        .str("address", &address)
+                        .num("load_bytes", load)
+                        .num("tokens", local.tokens.len())
+                        .raw("owns", &opt_num(owns))
+                        .str("host_id", &host_id)
+                        .str("rack", &local.rack)
+                        .build();
+                    json::Object::new().str("name", &local.data_center).raw("nodes", &json::array([node])).build()
+                };
+                let mut body = json::Object::new().raw("datacenters", &json::array([dc]));
+                if let Some(n) = note {
+                    body = body.str("note", n);
+                }
+                Response::ok(body.build())
+            }
+        });
+    }
+
+    // GET /storage_service/describe_cluster
+    let c = ctx.clone();
+    router.route("GET", "/storage_service/describe_cluster", move |_| {
+        let ctx = c.clone();
+        async move {
+            let s = match services(&ctx) {
+                Ok(s) => s,
+                Err(e) => return Response::error(503, &e.message),
+            };
+            let local = s.migrations.local_info();
+            let version = s.migrations.schema().version_string();
+            let versions = json::Object::new().raw(&version, &json::array([json::string(&local.broadcast_address.to_string())])).build();
+            Response::ok(
+                json::Object::new()
+                    .str("name", &local.cluster_name)
+                    .str("snitch", &local.snitch)
+                    .bool("dynamic_endpoint_snitch", false)
+                    .str("partitioner", &local.partitioner)
+                    .raw("schema_versions", &versions)
+                    .build(),
+            )
+        }
+    });
+
+    // GET /storage_service/natural_endpoints/{keyspace}?cf=t&key=k
+    let c = ctx.clone();
+    router.route("GET", "/storage_service/natural_endpoints/{keyspace}", move |req: Request| {
+        let ctx = c.clone();
+        async move {
+            let s = match services(&ctx) {
+                Ok(s) => s,
+                Err(e) => return Response::error(503, &e.message),
+            };
+            let ks_name = req.param("keyspace").unwrap_or_default().to_string();
+            let (Some(cf), Some(key)) = (req.query("cf"), req.query("key")) else {
+                return bad("natural_endpoints needs the cf and key query parameters");
+            };
+            let schema = s.migrations.schema();
+            let Some(ks) = schema.keyspace(&ks_name) else {
+                return bad(format!("Unknown keyspace '{ks_name}'"));
+            };
+            let Some(table) = ks.tables.get(cf) else {
+                return bad(format!("Unknown table '{cf}' in keyspace '{ks_name}'"));
+            };
+            let token = match key_token(table, key) {
+                Ok(t) => t,
+                Err(e) => return bad(e),
+            };
+            let local = s.migrations.local_info();
+            log::debug!("getendpoints {ks_name}.{cf} key {key:?}: token {token}");
+            // Alone in the ring: this node holds every token range, so it is
+            // the replica whenever the keyspace keeps one in its DC.
+            let replicas: Vec<String> = if effective_ownership(ks, &local.data_center) > 0.0 {
+                vec![json::string(&local.broadcast_address.to_string())]
+            } else {
+                vec![]
+            };
+            Response::ok(json::array(replicas))
+        }
+    });
+
+    // GET /column_family/stats
+    let c = ctx.clone();
+    router.route("GET", "/column_family/stats", move |_| {
+        let ctx = c.clone();
+        async move {
+            let s = match services(&ctx) {
+                Ok(s) => s,
+                Err(e) => return Response::error(503, &e.message),
+            };
+            let schema = s.migrations.schema();
+            let load = match node_load(&ctx).await {
+                Ok(l) => l,
+                Err(e) => return Response::error(500, e),
+            };
+            let mut keyspaces = Vec::new();
+            for ks in schema.keyspaces.values() {
+                let mut tables = Vec::new();
+                for t in ks.tables.values().filter(|t| !t.is_virtual) {
+                    let l = load.tables.get(&t.id).copied().unwrap_or_default();
+                    tables.push(
+                        json::Object::new()
+                            .str("name", &t.name)
+                            .num("sstable_count", l.sstables)
+                            .num("space_used_live", l.sstable_bytes)
+                            .num("space_used_total", l.sstable_bytes)
+                            .num("number_of_partitions_estimate", l.memtable_partitions + l.sstable_partitions)
+                            .num("memtable_cell_count", l.memtable_operations)
+                            .num("memtable_data_size", l.memtable_bytes)
+                            .raw("memtable_switch_count", "null")
+                            .raw("local_read_count", "null")
+                            .raw("local_read_latency_ms", "null")
+                            .raw("local_write_count", "null")
+                            .raw("local_write_latency_ms", "null")
+                            .num("pending_flushes", 0)
+                            .raw("bloom_filter_false_positives", "null")
+                            .raw("dropped_mutations", "null")
+                            .build(),
+                    );
+                }
+                if tables.is_empty() {
+                    continue;
+                }
+                keyspaces.push(
+                    json::Object::new()
+                        .str("name", &ks.name)
+                        .raw("read_count", "null")
+                        .raw("read_latency_ms", "null")
+                        .raw("write_count", "null")
+                        .raw("write_latency_ms", "null")
+                        .num("pending_flushes", 0)
+                        .raw("tables", &json::array(tables))
+                        .build(),
+                );
+            }
+            Response::ok(json::Object::new().raw("keyspaces", &json::array(keyspaces)).build())
+        }
+    });
+
+    // POST flush / compact, whole node or one keyspace.
+    for op in [Op::Flush, Op::Compact] {
+        let (all, per_ks) = match op {
+            Op::Flush => ("/storage_service/flush", "/storage_service/keyspace_flush/{keyspace}"),
+            Op::Compact => ("/storage_service/compact", "/storage_service/keyspace_compaction/{keyspace}"),
+        };
+        let c = ctx.clone();
+        router.route("POST", all, move |_| {
+            let ctx = c.clone();
+            async move {
+                let s = match services(&ctx) {
+                    Ok(s) => s,
+                    Err(e) => return Response::error(503, &e.message),
+                };
+                match select_tables(&s.migrations.schema(), None, &[]) {
+                    Ok(t) => run_on_all(&ctx, op, t).await,
+                    Err(r) => r,
+                }
+            }
+        });
+        let c = ctx.clone();
+        router.route("POST", per_ks, move |req: Request| {
+            let ctx = c.clone();
+            async move {
+                let s = match services(&ctx) {
+                    Ok(s) => s,
+                    Err(e) => return Response::error(503, &e.message),
+                };
+                let ks = req.param("keyspace").unwrap_or_default().to_string();
+                let cf: Vec<String> = req.query_list("cf").into_iter().filter(|t| !t.is_empty()).collect();
+                match select_tables(&s.migrations.schema(), Some(&ks), &cf) {
+                    Ok(t) => run_on_all(&ctx, op, t).await,
+                    Err(r) => r,
+                }
+            }
+        });
+    }
+
+    // POST /storage_service/decommission: alone in the ring, there is no
+    // node to hand the data to (Cassandra refuses the same way).
+    router.route("POST", "/storage_service/decommission", |_| async {
+        Response::error(400, "Unsupported operation: no other normal nodes in the ring; decommission would be pointless")
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_composite;
+
+    #[test]
+    fn composite_keys_split_on_unescaped_colons() {
+        assert_eq!(split_composite("a:b"), vec!["a", "b"]);
+        assert_eq!(split_composite("a\\:b:c"), vec!["a:b", "c"]);
+        assert_eq!(split_composite("x"), vec!["x"]);
+    }
+}

@@ -7,7 +7,8 @@
 # docs/benchmarks.md (plots: docs/bench-*.svg).
 #
 # Environment: BENCH_ADDR (127.0.0.61), BENCH_API_PORT (10061), BENCH_ECHO_PORT (19999),
-# BENCH_THREADS (64), BENCH_N (600000: ~20 s per run on 2 cores), BENCH_RATE_SECONDS (20).
+# BENCH_THREADS (64), BENCH_N (600000: ~20 s per run on 2 cores), BENCH_RATE_SECONDS (20),
+# BENCH_NO_BUILD (set: skip the cargo build).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,8 +22,12 @@ DOCS="$ROOT/docs"
 BIN="$ROOT/target/release"
 CLK_TCK=$(getconf CLK_TCK)
 
-echo "== building release binaries"
-(cd "$ROOT" && cargo build --release -p tessera-server -p tessera-bench)
+if [ -n "${BENCH_NO_BUILD:-}" ]; then
+    echo "== BENCH_NO_BUILD set: using the binaries already in target/release"
+else
+    echo "== building release binaries"
+    (cd "$ROOT" && cargo build --release -p tessera-server -p tessera-bench)
+fi
 
 WORK=$(mktemp -d /tmp/tessera-bench.XXXXXX)
 NODE_PID=""
@@ -261,6 +266,11 @@ tcp-echo client ADDR:PORT conns=16 depth=1 duration=10s size=64
   too (the Rust driver costs ≈ 6.5 µs of client CPU per request here); server CPU per op is
   the figure that travels. These machines are shared and noisy (2× swings when neighbours
   compile): treat single runs as indicative and compare ratios taken in one run.
+- Server CPU per op rises at the lower, fixed rate: fewer requests arrive per read and
+  write syscall, so per-syscall costs are shared by fewer operations (compare the echo's two
+  shapes, batched and one request per syscall). The fixed-rate tail also
+  includes the client's own scheduling delays: it shares the cores with the node, and
+  tokio's timer wakes operations with millisecond granularity.
 - The node served from {shards} shard(s){' (shard-per-core routing is not in this build yet), so these are one-core server figures' if shards == '1' else ''}.
   Its warnings at start: {node_warn or 'none'}
 {chr(10).join('- Errors: ' + x for x in notes_err) if notes_err else '- No operation failed in these runs.'}

@@ -139,7 +139,6 @@ struct Shared {
     limit: Option<u64>,
     deadline: Option<Instant>,
     rate: Option<(f64, bool)>,
-    record: bool,
 }
 
 impl Shared {
@@ -222,9 +221,6 @@ async fn worker(sh: Arc<Shared>, id: usize, start: Instant) {
         };
         let end = Instant::now();
         let began = intended.map_or(t0, |at: Instant| at.min(t0));
-        if !sh.record {
-            continue;
-        }
         match result {
             Ok(Some(rows)) if rows > 0 || kind == OpKind::Write => {
                 sh.recorder.success(id, kind, end - began, rows)
@@ -270,6 +266,7 @@ struct JsonSummary<'a> {
     total: &'a Summary,
     per_op: &'a [Summary],
     elapsed_s: f64,
+    warmup_ops: u64,
     interrupted: bool,
 }
 
@@ -485,7 +482,9 @@ pub async fn run(settings: Settings) -> i32 {
     let names: Vec<&str> = settings.ratio.iter().map(|r| r.0.name()).collect();
     let label = names.join(",");
 
-    // Warm-up (not recorded).
+    // Warm-up: recorded apart and left out of the results (its count goes to the JSON log,
+    // for per-operation server CPU accounting).
+    let mut warmup_ops = 0u64;
     if settings.warmup {
         let n = match settings.stop {
             Stop::Count(n) => (n / 10).min(50_000),
@@ -503,9 +502,10 @@ pub async fn run(settings: Settings) -> i32 {
                 Some(n),
                 Some(Instant::now() + Duration::from_secs(5)),
                 None,
-                false,
             );
             run_workers(&sh).await;
+            let w = sh.recorder.drain();
+            warmup_ops = w.iter().map(|k| k.ops + k.error_count()).sum();
         }
     }
     if interrupted.load(Ordering::Relaxed) {
@@ -543,7 +543,6 @@ pub async fn run(settings: Settings) -> i32 {
         limit,
         deadline,
         rate,
-        true,
     );
     let started_unix_s = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -609,6 +608,12 @@ pub async fn run(settings: Settings) -> i32 {
         }
         rates[2].push(interval_total.ops as f64 / dt);
         let total_row = row("total", &interval_total, &grand, dt, t, &rates[2]);
+        // A sliver of an interval at the very end is folded into the totals, not printed
+        // as a line of its own (its rate would mean nothing).
+        let sliver = finished && dt < settings.log_interval.as_secs_f64() / 10.0;
+        if sliver {
+            continue;
+        }
         for r in &rows_out {
             println!("{}", r.line());
         }
@@ -672,6 +677,7 @@ pub async fn run(settings: Settings) -> i32 {
                 total: &total,
                 per_op: &parts,
                 elapsed_s: elapsed.as_secs_f64(),
+                warmup_ops,
                 interrupted: was_interrupted,
             },
         };
@@ -747,7 +753,6 @@ fn shared(
     limit: Option<u64>,
     deadline: Option<Instant>,
     rate: Option<(f64, bool)>,
-    record: bool,
 ) -> Arc<Shared> {
     Arc::new(Shared {
         settings: settings.clone(),
@@ -767,7 +772,6 @@ fn shared(
         limit,
         deadline,
         rate,
-        record,
     })
 }
 

@@ -163,7 +163,10 @@ pub fn run(config: Config) -> Result<(), String> {
     let shard_config = ShardConfig::from_config(&config);
     let count = shard_config.count;
     let reshard_dir = prepare_resharding(&config.commitlog_directory, identity.shards, count)?;
+    let reshard_sstables = prepare_sstable_resharding(&data, identity.shards, count)?;
     let boot = Arc::new(Boot {
+        reshard_sstables,
+        data_dir: data.clone(),
         schema_dir: data.join("system_schema"),
         reshard_dir,
         replayed: Arc::new(std::sync::Barrier::new(count)),
@@ -279,6 +282,9 @@ struct Boot {
     schema_dir: PathBuf,
     /// Commitlog segments of an earlier shard layout, replayed by owner.
     reshard_dir: Option<PathBuf>,
+    /// SSTables of an earlier shard layout, re-applied by owner.
+    reshard_sstables: Option<PathBuf>,
+    data_dir: PathBuf,
     /// Every shard has replayed; then the old segments can go.
     replayed: Arc<std::sync::Barrier>,
     identity_dir: PathBuf,
@@ -296,7 +302,12 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         CommitlogSync::Periodic => SyncMode::Periodic { period: Duration::from_millis(config.commitlog_sync_period_in_ms.max(1)) },
         CommitlogSync::Batch => SyncMode::Batch { window: Duration::from_micros((config.commitlog_sync_batch_window_in_ms * 1000.0).max(0.0) as u64) },
     };
-    let db = Rc::new(RefCell::new(Database::new(EngineConfig::with_commitlog(commitlog))));
+    let shard_dir = boot.data_dir.join(format!("shard{shard}"));
+    let mut engine_config = EngineConfig::durable(commitlog, &shard_dir);
+    let budget = config.memtable_heap_space_in_mb.or(config.memtable_offheap_space_in_mb).map(|mb| (mb as usize) << 20).unwrap_or(512 << 20) / nr_shards.max(1);
+    engine_config.memtable_space_bytes = budget;
+    engine_config.memtable_budget_bytes = budget;
+    let db = Rc::new(RefCell::new(Database::new(engine_config)));
     let events = Rc::new(EventBus::new());
     let schema = match Schema::load(&boot.schema_dir, &local.data_center) {
         Ok(Some(s)) => {
@@ -315,10 +326,13 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
     if let Some(dir) = &boot.reshard_dir {
         reshard_replay(&db, dir, shard, nr_shards)?;
     }
+    if let Some(dir) = &boot.reshard_sstables {
+        reshard_sstables(&db, &migrations.schema(), dir, shard, nr_shards)?;
+    }
     // Blocking is fine here: no shard serves anything before all are past it.
     boot.replayed.wait();
     if shard == 0 {
-        if let Some(dir) = &boot.reshard_dir {
+        for dir in boot.reshard_dir.iter().chain(boot.reshard_sstables.iter()) {
             std::fs::remove_dir_all(dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
         }
         let mut identity = boot.identity.clone();
@@ -330,10 +344,18 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         let stop = ctx.stopped();
         glommio::spawn_local(async move {
             let tick = async {
+                let mut ticks = 0u64;
                 loop {
                     glommio::timer::sleep(Duration::from_millis(10)).await;
                     if let Err(e) = db.borrow_mut().commitlog_tick() {
                         log::error!("commitlog sync failed: {e}");
+                    }
+                    ticks += 1;
+                    // Background compaction, bounded by the CompactionManager.
+                    if ticks % 100 == 0 {
+                        if let Err(e) = db.borrow_mut().maybe_compact() {
+                            log::error!("compaction failed: {e}");
+                        }
                     }
                 }
             };
@@ -410,6 +432,9 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
     let ((_, sa), _) = futures_lite::future::zip(futures_lite::future::zip(cql, shard_aware), admin_fut).await;
     sa?;
     ticker.await;
+    if let Err(e) = db.borrow_mut().flush_all() {
+        log::error!("shard {shard}: flush at shutdown failed: {e}");
+    }
     if let Err(e) = db.borrow_mut().shutdown() {
         log::error!("shard {shard}: commitlog shutdown failed: {e}");
     }
@@ -447,6 +472,62 @@ fn reshard_replay(db: &Rc<RefCell<Database>>, dir: &Path, shard: usize, nr_shard
     }
     db.borrow_mut().sync_commitlog().map_err(|e| format!("resharding replay sync: {e}"))?;
     log::info!("shard {shard}: resharding replay applied {applied} mutations from {}", dir.display());
+    Ok(())
+}
+
+/// When the shard count changed, moves the per-shard SSTable directories
+/// aside (an interrupted earlier resharding is picked up again).
+fn prepare_sstable_resharding(data: &Path, previous: Option<usize>, now: usize) -> Result<Option<PathBuf>, String> {
+    let aside = data.join("resharding-sstables");
+    let changed = previous.is_some_and(|p| p != now);
+    if changed {
+        for e in std::fs::read_dir(data).map_err(|e| format!("cannot read {}: {e}", data.display()))?.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with("shard") && e.path().is_dir() {
+                std::fs::create_dir_all(&aside).map_err(|e| format!("cannot create {}: {e}", aside.display()))?;
+                std::fs::rename(e.path(), aside.join(&name)).map_err(|e| format!("cannot move {name}: {e}"))?;
+            }
+        }
+    }
+    Ok(aside.exists().then_some(aside))
+}
+
+/// Re-applies the SSTable content of an earlier shard layout: each shard
+/// takes the partitions it owns now (logged like any write).
+fn reshard_sstables(db: &Rc<RefCell<Database>>, schema: &Schema, dir: &Path, shard: usize, nr_shards: usize) -> Result<(), String> {
+    let mut applied = 0u64;
+    for e in std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?.flatten() {
+        if !e.path().is_dir() {
+            continue;
+        }
+        let mut cfg = EngineConfig::in_memory();
+        cfg.data_directory = Some(e.path());
+        cfg.memtable_budget_bytes = 0;
+        let mut old = Database::new(cfg);
+        for ks in schema.keyspaces.values() {
+            for t in ks.tables.values().filter(|t| !t.is_virtual) {
+                old.create_table(Arc::new(crate::cql3::statements::engine_schema(t)));
+                let Some(cf) = old.table(&t.id) else { continue };
+                let sources: Vec<&dyn engine::reader::MutationSource> = cf.sstables().iter().map(|s| &**s as &dyn engine::reader::MutationSource).collect();
+                if sources.is_empty() {
+                    continue;
+                }
+                let range = TokenRange::full();
+                let ranges = [engine::mutation::ClusteringRange::full()];
+                let mut merger = engine::reader::RawMerger::new(&sources, &range, &ranges);
+                while let Some(p) = merger.next_partition(cf.schema()).map_err(|e| format!("resharding {}: {e}", e))? {
+                    let owner = proto::scylla::shard_of_token(p.key.token, nr_shards as u32, crate::service::storage_proxy::SHARDING_IGNORE_MSB) as usize;
+                    if owner != shard {
+                        continue;
+                    }
+                    db.borrow_mut().apply(&Mutation { table: t.id, update: p }).map_err(|e| format!("resharding: {e}"))?;
+                    applied += 1;
+                }
+            }
+        }
+    }
+    db.borrow_mut().flush_all().map_err(|e| format!("resharding flush: {e}"))?;
+    log::info!("shard {shard}: resharding took over {applied} partitions from SSTables in {}", dir.display());
     Ok(())
 }
 

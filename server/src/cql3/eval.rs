@@ -67,7 +67,10 @@ pub fn eval(term: &Term, ty: &ColumnType, ctx: &EvalCtx<'_>) -> Result<Evaluated
             Value::Bytes(b) => values::BoundValue::Bytes(b),
         })
         .collect();
-    let vctx = values::EvalContext { values: &binds, now_micros: ctx.now_micros };
+    let vctx = values::EvalContext {
+        values: &binds,
+        now_micros: ctx.now_micros,
+    };
     match values::evaluate_term(term, ty, &vctx) {
         Ok(values::Evaluated::Unset) => Ok(Evaluated::Unset),
         Ok(values::Evaluated::Null) => Ok(Evaluated::Null),
@@ -79,9 +82,13 @@ pub fn eval(term: &Term, ty: &ColumnType, ctx: &EvalCtx<'_>) -> Result<Evaluated
 /// Evaluates an `int` term such as `LIMIT ?` or `USING TTL ?`.
 pub fn eval_i32(term: &Term, ctx: &EvalCtx<'_>, what: &str) -> Result<Option<i32>, ErrorResponse> {
     match eval(term, &ColumnType::Int, ctx)? {
-        Evaluated::Value(b) if b.len() == 4 => Ok(Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))),
+        Evaluated::Value(b) if b.len() == 4 => {
+            Ok(Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+        }
         Evaluated::Value(_) => Err(ErrorResponse::invalid(format!("Invalid {what} value"))),
-        Evaluated::Null => Err(ErrorResponse::invalid(format!("Invalid null value of {what}"))),
+        Evaluated::Null => Err(ErrorResponse::invalid(format!(
+            "Invalid null value of {what}"
+        ))),
         Evaluated::Unset => Ok(None),
     }
 }
@@ -95,7 +102,9 @@ pub fn eval_i64(term: &Term, ctx: &EvalCtx<'_>, what: &str) -> Result<Option<i64
             Ok(Some(i64::from_be_bytes(a)))
         }
         Evaluated::Value(_) => Err(ErrorResponse::invalid(format!("Invalid {what} value"))),
-        Evaluated::Null => Err(ErrorResponse::invalid(format!("Invalid null value of {what}"))),
+        Evaluated::Null => Err(ErrorResponse::invalid(format!(
+            "Invalid null value of {what}"
+        ))),
         Evaluated::Unset => Ok(None),
     }
 }

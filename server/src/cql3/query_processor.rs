@@ -17,7 +17,7 @@ use super::ast::{self, BatchKind, ParsedStatement, Statement};
 use super::eval::EvalCtx;
 use super::parser::parse_statement;
 use super::statements::batch::{batch_mutations, batch_timestamp};
-use super::statements::modification::ModificationStatement;
+use super::statements::modification::{Existing, Lwt, ModificationStatement};
 use super::statements::select::{SelectOptions, SelectStatement};
 use super::statements::{keyspace_of, resolve_table, BindCollector, ColumnSpec, ResultSet};
 use crate::schema::{SchemaChangeEvent, TableMetadata};
@@ -82,17 +82,32 @@ fn syntax(e: super::parser::SyntaxError) -> ErrorResponse {
 fn describe_columns() -> Vec<ColumnSpec> {
     ["keyspace_name", "type", "name", "create_statement"]
         .iter()
-        .map(|n| ColumnSpec { keyspace: String::new(), table: String::new(), name: n.to_string(), ty: ColumnType::Text })
+        .map(|n| ColumnSpec {
+            keyspace: String::new(),
+            table: String::new(),
+            name: n.to_string(),
+            ty: ColumnType::Text,
+        })
         .collect()
 }
 
 impl QueryProcessor {
     pub fn new(proxy: Rc<StorageProxy>, migrations: Rc<MigrationManager>) -> Self {
-        QueryProcessor { proxy, migrations, prepared: RefCell::new(HashMap::new()), timestamps: TimestampGenerator::new() }
+        QueryProcessor {
+            proxy,
+            migrations,
+            prepared: RefCell::new(HashMap::new()),
+            timestamps: TimestampGenerator::new(),
+        }
     }
 
     /// Prepares a parsed statement against the current schema.
-    fn prepare_parsed(&self, parsed: ParsedStatement, keyspace: Option<&str>, query: &str) -> Result<Prepared, ErrorResponse> {
+    fn prepare_parsed(
+        &self,
+        parsed: ParsedStatement,
+        keyspace: Option<&str>,
+        query: &str,
+    ) -> Result<Prepared, ErrorResponse> {
         let schema = self.migrations.schema();
         let markers = parsed.bind_markers.clone();
         let (statement, bind_specs, pk_indexes, result_columns) = match parsed.statement {
@@ -106,7 +121,8 @@ impl QueryProcessor {
                 (CqlStatement::Select(stmt), specs, pk, cols)
             }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
-                let (stmt, specs) = self.prepare_modification(&parsed.statement, keyspace, &markers)?;
+                let (stmt, specs) =
+                    self.prepare_modification(&parsed.statement, keyspace, &markers)?;
                 let pk = stmt.pk_bind_indexes();
                 (CqlStatement::Modification(stmt), specs, pk, Vec::new())
             }
@@ -117,7 +133,8 @@ impl QueryProcessor {
                 let mut statements = Vec::new();
                 let mut specs: Vec<Option<ColumnSpec>> = vec![None; markers.len()];
                 for s in &b.statements {
-                    let (stmt, _) = self.prepare_modification_with(s, keyspace, &markers, &mut specs)?;
+                    let (stmt, _) =
+                        self.prepare_modification_with(s, keyspace, &markers, &mut specs)?;
                     statements.push(stmt);
                 }
                 let mut binds = BindCollector::new("", "", &markers);
@@ -126,23 +143,53 @@ impl QueryProcessor {
                     binds.note(t, "[timestamp]", &ColumnType::BigInt);
                 }
                 let specs = binds.finish()?;
-                (CqlStatement::Batch { kind: b.kind, timestamp: b.using.timestamp.clone(), statements }, specs, Vec::new(), Vec::new())
+                (
+                    CqlStatement::Batch {
+                        kind: b.kind,
+                        timestamp: b.using.timestamp.clone(),
+                        statements,
+                    },
+                    specs,
+                    Vec::new(),
+                    Vec::new(),
+                )
             }
             Statement::Use(ks) => (CqlStatement::Use(ks), Vec::new(), Vec::new(), Vec::new()),
             Statement::Truncate(name) => {
                 let table = resolve_table(&schema, &name, keyspace)?;
-                if table.is_virtual || schema.keyspace(&table.keyspace).is_some_and(|k| k.is_system) {
-                    return Err(ErrorResponse::unauthorized(format!("Cannot TRUNCATE system table {}.{}", table.keyspace, table.name)));
+                if table.is_virtual
+                    || schema
+                        .keyspace(&table.keyspace)
+                        .is_some_and(|k| k.is_system)
+                {
+                    return Err(ErrorResponse::unauthorized(format!(
+                        "Cannot TRUNCATE system table {}.{}",
+                        table.keyspace, table.name
+                    )));
                 }
-                (CqlStatement::Truncate(table), Vec::new(), Vec::new(), Vec::new())
+                (
+                    CqlStatement::Truncate(table),
+                    Vec::new(),
+                    Vec::new(),
+                    Vec::new(),
+                )
             }
-            Statement::Describe(d) => (CqlStatement::Describe(d), Vec::new(), Vec::new(), describe_columns()),
+            Statement::Describe(d) => (
+                CqlStatement::Describe(d),
+                Vec::new(),
+                Vec::new(),
+                describe_columns(),
+            ),
             Statement::Unsupported(what) => {
-                return Err(ErrorResponse::invalid(format!("{what} statements are not supported by Tessera")));
+                return Err(ErrorResponse::invalid(format!(
+                    "{what} statements are not supported by Tessera"
+                )));
             }
             ddl => {
                 if !markers.is_empty() {
-                    return Err(ErrorResponse::invalid("Bind variables are not allowed in schema statements"));
+                    return Err(ErrorResponse::invalid(
+                        "Bind variables are not allowed in schema statements",
+                    ));
                 }
                 (CqlStatement::Ddl(ddl), Vec::new(), Vec::new(), Vec::new())
             }
@@ -160,7 +207,12 @@ impl QueryProcessor {
         })
     }
 
-    fn prepare_modification(&self, s: &Statement, keyspace: Option<&str>, markers: &[Option<String>]) -> Result<(ModificationStatement, Vec<ColumnSpec>), ErrorResponse> {
+    fn prepare_modification(
+        &self,
+        s: &Statement,
+        keyspace: Option<&str>,
+        markers: &[Option<String>],
+    ) -> Result<(ModificationStatement, Vec<ColumnSpec>), ErrorResponse> {
         let mut specs = vec![None; markers.len()];
         let (stmt, _) = self.prepare_modification_with(s, keyspace, markers, &mut specs)?;
         let mut binds = BindCollector::new("", "", markers);
@@ -168,24 +220,47 @@ impl QueryProcessor {
         Ok((stmt, binds.finish()?))
     }
 
-    fn prepare_modification_with(&self, s: &Statement, keyspace: Option<&str>, markers: &[Option<String>], specs: &mut Vec<Option<ColumnSpec>>) -> Result<(ModificationStatement, ()), ErrorResponse> {
+    fn prepare_modification_with(
+        &self,
+        s: &Statement,
+        keyspace: Option<&str>,
+        markers: &[Option<String>],
+        specs: &mut Vec<Option<ColumnSpec>>,
+    ) -> Result<(ModificationStatement, ()), ErrorResponse> {
         let schema = self.migrations.schema();
         let name = match s {
             Statement::Insert(i) => &i.table,
             Statement::Update(u) => &u.table,
             Statement::Delete(d) => &d.table,
-            _ => return Err(ErrorResponse::invalid("Only INSERT, UPDATE and DELETE are allowed in a batch")),
+            _ => {
+                return Err(ErrorResponse::invalid(
+                    "Only INSERT, UPDATE and DELETE are allowed in a batch",
+                ))
+            }
         };
         let table = resolve_table(&schema, name, keyspace)?;
-        if table.is_virtual || schema.keyspace(&table.keyspace).is_some_and(|k| k.is_system) {
-            return Err(ErrorResponse::unauthorized(format!("{}.{} is a system table and cannot be modified", table.keyspace, table.name)));
+        if table.is_virtual
+            || schema
+                .keyspace(&table.keyspace)
+                .is_some_and(|k| k.is_system)
+        {
+            return Err(ErrorResponse::unauthorized(format!(
+                "{}.{} is a system table and cannot be modified",
+                table.keyspace, table.name
+            )));
         }
         let mut binds = BindCollector::new(&table.keyspace, &table.name, markers);
         binds.specs = std::mem::take(specs);
         let stmt = match s {
-            Statement::Insert(i) => ModificationStatement::prepare_insert(table.clone(), i, &mut binds)?,
-            Statement::Update(u) => ModificationStatement::prepare_update(table.clone(), u, &mut binds)?,
-            Statement::Delete(d) => ModificationStatement::prepare_delete(table.clone(), d, &mut binds)?,
+            Statement::Insert(i) => {
+                ModificationStatement::prepare_insert(table.clone(), i, &mut binds)?
+            }
+            Statement::Update(u) => {
+                ModificationStatement::prepare_update(table.clone(), u, &mut binds)?
+            }
+            Statement::Delete(d) => {
+                ModificationStatement::prepare_delete(table.clone(), d, &mut binds)?
+            }
             _ => unreachable!("checked above"),
         };
         *specs = binds.specs;
@@ -193,7 +268,12 @@ impl QueryProcessor {
     }
 
     /// PREPARE: parses, resolves and caches.
-    pub fn prepare(&self, query: &str, keyspace: Option<&str>, state: &ClientState) -> Result<Rc<Prepared>, ErrorResponse> {
+    pub fn prepare(
+        &self,
+        query: &str,
+        keyspace: Option<&str>,
+        state: &ClientState,
+    ) -> Result<Rc<Prepared>, ErrorResponse> {
         let ks = keyspace.or(state.keyspace.as_deref());
         let id = statement_id(query, ks);
         if let Some(p) = self.prepared.borrow().get(&id) {
@@ -214,7 +294,12 @@ impl QueryProcessor {
     }
 
     /// QUERY: an unprepared statement.
-    pub async fn query(&self, query: &str, params: &QueryParameters, state: &mut ClientState) -> Result<ExecResult, ErrorResponse> {
+    pub async fn query(
+        &self,
+        query: &str,
+        params: &QueryParameters,
+        state: &mut ClientState,
+    ) -> Result<ExecResult, ErrorResponse> {
         let parsed = parse_statement(query).map_err(syntax)?;
         let ks = params.keyspace.clone().or_else(|| state.keyspace.clone());
         let prepared = self.prepare_parsed(parsed, ks.as_deref(), query)?;
@@ -223,14 +308,23 @@ impl QueryProcessor {
     }
 
     /// EXECUTE: a statement prepared before, re-prepared if the schema changed.
-    pub async fn execute(&self, id: &Bytes, params: &QueryParameters, state: &mut ClientState) -> Result<ExecResult, ErrorResponse> {
+    pub async fn execute(
+        &self,
+        id: &Bytes,
+        params: &QueryParameters,
+        state: &mut ClientState,
+    ) -> Result<ExecResult, ErrorResponse> {
         let found = self.prepared.borrow().get(id).cloned();
         let Some(mut prepared) = found else {
             return Err(ErrorResponse::unprepared(id.clone()));
         };
         if prepared.schema_version != self.migrations.schema().version {
             let parsed = parse_statement(&prepared.query).map_err(syntax)?;
-            let fresh = Rc::new(self.prepare_parsed(parsed, prepared.keyspace.as_deref(), &prepared.query)?);
+            let fresh = Rc::new(self.prepare_parsed(
+                parsed,
+                prepared.keyspace.as_deref(),
+                &prepared.query,
+            )?);
             self.prepared.borrow_mut().insert(id.clone(), fresh.clone());
             prepared = fresh;
         }
@@ -243,7 +337,13 @@ impl QueryProcessor {
         self.prepared.borrow().get(id).cloned()
     }
 
-    async fn run(&self, p: &Prepared, values: &[Value], params: &QueryParameters, state: &mut ClientState) -> Result<ExecResult, ErrorResponse> {
+    async fn run(
+        &self,
+        p: &Prepared,
+        values: &[Value],
+        params: &QueryParameters,
+        state: &mut ClientState,
+    ) -> Result<ExecResult, ErrorResponse> {
         let now_micros = match params.now_in_seconds {
             Some(s) => s as i64 * 1_000_000,
             None => crate::service::client_state::now_micros(),
@@ -260,27 +360,80 @@ impl QueryProcessor {
                 Ok(ExecResult::Rows(sel.execute(&self.proxy, &opts).await?))
             }
             CqlStatement::Modification(m) => {
-                let ts = params.timestamp.unwrap_or_else(|| self.timestamps.next());
-                let mut muts = Vec::new();
-                m.mutations(&ctx, ts, &mut muts)?;
                 let ks = self.proxy.keyspace(&m.table.keyspace)?;
-                self.proxy.mutate(&ks, muts, params.consistency).await?;
-                Ok(ExecResult::Void)
+                let conditional = !matches!(m.lwt, Lwt::None);
+                if conditional
+                    && matches!(
+                        params.consistency,
+                        Consistency::Serial | Consistency::LocalSerial
+                    )
+                {
+                    return Err(ErrorResponse::invalid(
+                        "SERIAL is not supported as conditional update commit consistency. Use ANY if you mean \"make sure it is accepted but I don't care how many replicas commit it for non-SERIAL reads\"",
+                    ));
+                }
+                // A conditional update takes its timestamp from the node (the
+                // Paxos ballot in Cassandra); the driver's default one is ignored.
+                let ts = match params.timestamp {
+                    Some(t) if !conditional => t,
+                    _ => self.timestamps.next(),
+                };
+                // Read-before-write (conditions, counters, list elements):
+                // when this shard owns the partition, the read and the write
+                // below run with no suspension point in between, so they are
+                // atomic with respect to every other request of the shard.
+                let existing = if m.requires_read() {
+                    Some(self.read_existing(m, &ctx, &ks).await?)
+                } else {
+                    None
+                };
+                let mut result = ExecResult::Void;
+                if conditional {
+                    let (applied, rs) = m.check_conditions(
+                        &ctx,
+                        existing.as_ref().unwrap_or(&Existing::default()),
+                    )?;
+                    result = ExecResult::Rows(rs);
+                    if !applied {
+                        return Ok(result);
+                    }
+                }
+                let mut muts = Vec::new();
+                m.mutations(&ctx, ts, existing.as_ref(), &mut muts)?;
+                let cl = if conditional && params.consistency == Consistency::Any {
+                    Consistency::One
+                } else {
+                    params.consistency
+                };
+                self.proxy.mutate(&ks, muts, cl).await?;
+                Ok(result)
             }
-            CqlStatement::Batch { kind, timestamp, statements } => {
+            CqlStatement::Batch {
+                kind,
+                timestamp,
+                statements,
+            } => {
                 let ts = match batch_timestamp(timestamp.as_ref(), &ctx)? {
                     Some(t) => t,
                     None => params.timestamp.unwrap_or_else(|| self.timestamps.next()),
                 };
-                let pairs: Vec<(&ModificationStatement, EvalCtx<'_>)> =
-                    statements.iter().map(|s| (s, EvalCtx { values, now_micros })).collect();
+                let mut pairs: Vec<(&ModificationStatement, EvalCtx<'_>, Option<Existing>)> =
+                    Vec::with_capacity(statements.len());
+                for s in statements {
+                    let c = EvalCtx { values, now_micros };
+                    let existing = self.read_for_batch(s, &c).await?;
+                    pairs.push((s, c, existing));
+                }
                 let muts = batch_mutations(*kind, &pairs, ts)?;
-                self.apply_batch(statements.iter().collect(), muts, params.consistency).await?;
+                self.apply_batch(statements.iter().collect(), muts, params.consistency)
+                    .await?;
                 Ok(ExecResult::Void)
             }
             CqlStatement::Use(ks) => {
                 if self.migrations.schema().keyspace(ks).is_none() {
-                    return Err(ErrorResponse::invalid(format!("Keyspace '{ks}' does not exist")));
+                    return Err(ErrorResponse::invalid(format!(
+                        "Keyspace '{ks}' does not exist"
+                    )));
                 }
                 state.keyspace = Some(ks.clone());
                 Ok(ExecResult::SetKeyspace(ks.clone()))
@@ -292,12 +445,18 @@ impl QueryProcessor {
             CqlStatement::Describe(d) => {
                 let schema = self.migrations.schema();
                 let local = self.migrations.local_info();
-                let out = crate::schema::describe(&schema, d, state.keyspace.as_deref(), &local, &[])
-                    .map_err(|e| crate::service::migration_manager::schema_error(&e))?;
+                let out =
+                    crate::schema::describe(&schema, d, state.keyspace.as_deref(), &local, &[])
+                        .map_err(|e| crate::service::migration_manager::schema_error(&e))?;
                 let columns = out
                     .columns()
                     .into_iter()
-                    .map(|(n, ty)| ColumnSpec { keyspace: String::new(), table: String::new(), name: n.to_string(), ty })
+                    .map(|(n, ty)| ColumnSpec {
+                        keyspace: String::new(),
+                        table: String::new(),
+                        name: n.to_string(),
+                        ty,
+                    })
                     .collect();
                 let rows = out
                     .rows()
@@ -314,10 +473,18 @@ impl QueryProcessor {
                             .collect()
                     })
                     .collect();
-                Ok(ExecResult::Rows(ResultSet { columns, rows, paging_state: None }))
+                Ok(ExecResult::Rows(ResultSet {
+                    columns,
+                    rows,
+                    paging_state: None,
+                }))
             }
             CqlStatement::Ddl(stmt) => {
-                match self.migrations.announce(stmt, state.keyspace.as_deref()).await? {
+                match self
+                    .migrations
+                    .announce(stmt, state.keyspace.as_deref())
+                    .await?
+                {
                     Some(ev) => Ok(ExecResult::SchemaChange(ev)),
                     None => Ok(ExecResult::Void),
                 }
@@ -325,7 +492,45 @@ impl QueryProcessor {
         }
     }
 
-    async fn apply_batch(&self, stmts: Vec<&ModificationStatement>, muts: Vec<engine::mutation::Mutation>, cl: Consistency) -> Result<(), ErrorResponse> {
+    /// Reads the current content of the partitions `m` writes.
+    async fn read_existing(
+        &self,
+        m: &ModificationStatement,
+        ctx: &EvalCtx<'_>,
+        ks: &crate::schema::KeyspaceMetadata,
+    ) -> Result<Existing, ErrorResponse> {
+        let cmd = engine::read::ReadCommand::full(super::statements::now_seconds(ctx.now_micros));
+        let mut parts = Vec::new();
+        for key in m.partition_keys(ctx)? {
+            if let Some(p) = self
+                .proxy
+                .read_partition(ks, &m.table, &key, &cmd, Consistency::One)
+                .await?
+            {
+                parts.push(p);
+            }
+        }
+        Ok(Existing { parts })
+    }
+
+    async fn read_for_batch(
+        &self,
+        m: &ModificationStatement,
+        ctx: &EvalCtx<'_>,
+    ) -> Result<Option<Existing>, ErrorResponse> {
+        if !m.requires_read() || !matches!(m.lwt, Lwt::None) {
+            return Ok(None);
+        }
+        let ks = self.proxy.keyspace(&m.table.keyspace)?;
+        Ok(Some(self.read_existing(m, ctx, &ks).await?))
+    }
+
+    async fn apply_batch(
+        &self,
+        stmts: Vec<&ModificationStatement>,
+        muts: Vec<engine::mutation::Mutation>,
+        cl: Consistency,
+    ) -> Result<(), ErrorResponse> {
         let mut by_table: HashMap<[u8; 16], Arc<crate::schema::KeyspaceMetadata>> = HashMap::new();
         for s in &stmts {
             by_table.insert(s.table.id, self.proxy.keyspace(&s.table.keyspace)?);
@@ -333,7 +538,10 @@ impl QueryProcessor {
         let pairs = muts
             .into_iter()
             .map(|m| {
-                let ks = by_table.get(&m.table).cloned().ok_or_else(|| ErrorResponse::server("batch table vanished"))?;
+                let ks = by_table
+                    .get(&m.table)
+                    .cloned()
+                    .ok_or_else(|| ErrorResponse::server("batch table vanished"))?;
                 Ok((ks, m))
             })
             .collect::<Result<Vec<_>, ErrorResponse>>()?;
@@ -341,12 +549,20 @@ impl QueryProcessor {
     }
 
     /// BATCH request: statements given as text or prepared ids.
-    pub async fn batch(&self, req: &BatchRequest, state: &mut ClientState) -> Result<ExecResult, ErrorResponse> {
+    pub async fn batch(
+        &self,
+        req: &BatchRequest,
+        state: &mut ClientState,
+    ) -> Result<ExecResult, ErrorResponse> {
         let kind = match req.kind {
             0 => BatchKind::Logged,
             1 => BatchKind::Unlogged,
             2 => BatchKind::Counter,
-            k => return Err(ErrorResponse::protocol(format!("Invalid BATCH message type {k}"))),
+            k => {
+                return Err(ErrorResponse::protocol(format!(
+                    "Invalid BATCH message type {k}"
+                )))
+            }
         };
         if req.statements.is_empty() {
             return Err(ErrorResponse::invalid("Empty batch"));
@@ -395,11 +611,16 @@ impl QueryProcessor {
                 _ => unreachable!("checked above"),
             })
             .collect();
-        let pairs: Vec<(&ModificationStatement, EvalCtx<'_>)> = stmts
-            .iter()
-            .zip(&req.statements)
-            .map(|(m, s)| (*m, EvalCtx { values: &s.values, now_micros }))
-            .collect();
+        let mut pairs: Vec<(&ModificationStatement, EvalCtx<'_>, Option<Existing>)> =
+            Vec::with_capacity(stmts.len());
+        for (m, s) in stmts.iter().zip(&req.statements) {
+            let c = EvalCtx {
+                values: &s.values,
+                now_micros,
+            };
+            let existing = self.read_for_batch(m, &c).await?;
+            pairs.push((*m, c, existing));
+        }
         let muts = batch_mutations(kind, &pairs, ts)?;
         self.apply_batch(stmts, muts, req.consistency).await?;
         Ok(ExecResult::Void)
@@ -432,10 +653,17 @@ fn order_values(p: &Prepared, params: &QueryParameters) -> Result<Vec<Value>, Er
         Some(names) => {
             let mut out = Vec::with_capacity(n);
             for spec in &p.bind_specs {
-                let pos = names.iter().position(|x| x == &spec.name || x.eq_ignore_ascii_case(&spec.name));
+                let pos = names
+                    .iter()
+                    .position(|x| x == &spec.name || x.eq_ignore_ascii_case(&spec.name));
                 match pos {
                     Some(i) => out.push(params.values.get(i).cloned().unwrap_or(Value::NotSet)),
-                    None => return Err(ErrorResponse::invalid(format!("No value was bound for {}", spec.name))),
+                    None => {
+                        return Err(ErrorResponse::invalid(format!(
+                            "No value was bound for {}",
+                            spec.name
+                        )))
+                    }
                 }
             }
             Ok(out)
@@ -444,6 +672,9 @@ fn order_values(p: &Prepared, params: &QueryParameters) -> Result<Vec<Value>, Er
 }
 
 /// The keyspace a QUERY runs in (for error messages).
-pub fn effective_keyspace<'a>(name: &'a ast::QualifiedName, state: &'a ClientState) -> Result<&'a str, ErrorResponse> {
+pub fn effective_keyspace<'a>(
+    name: &'a ast::QualifiedName,
+    state: &'a ClientState,
+) -> Result<&'a str, ErrorResponse> {
     keyspace_of(name, state.keyspace.as_deref())
 }

@@ -203,7 +203,9 @@ pub fn resolve_table(
 ) -> Result<Arc<TableMetadata>, ErrorResponse> {
     let ks = keyspace_of(name, current)?;
     let Some(keyspace) = schema.keyspace(ks) else {
-        return Err(ErrorResponse::invalid(format!("Keyspace {ks} does not exist")));
+        return Err(ErrorResponse::invalid(format!(
+            "Keyspace {ks} does not exist"
+        )));
     };
     keyspace
         .tables

@@ -12,7 +12,9 @@ use proto::error::ErrorResponse;
 use proto::value::ColumnType;
 
 use super::restrictions::{split_collection, PartitionRestriction, Restrictions};
-use super::{engine_schema, is_multi_cell, key_type, now_seconds, partition_key, unfrozen, BindCollector};
+use super::{
+    engine_schema, is_multi_cell, key_type, now_seconds, partition_key, unfrozen, BindCollector,
+};
 use crate::cql3::ast::{self, Assignment, DeleteTarget, Operator, Relation, Term};
 use crate::cql3::eval::{eval, eval_i32, eval_i64, EvalCtx, Evaluated};
 use crate::schema::{ColumnKind, TableMetadata};
@@ -53,6 +55,44 @@ pub struct ModificationStatement {
     ttl: Option<Term>,
     /// Only static columns are written: no clustering needed.
     static_only: bool,
+    /// `IF NOT EXISTS` / `IF EXISTS` / `IF cond`.
+    pub lwt: Lwt,
+}
+
+/// The condition of a lightweight transaction.
+#[derive(Debug, Clone)]
+pub enum Lwt {
+    None,
+    IfNotExists,
+    IfExists,
+    /// (column index, element, operator, value).
+    Conditions(Vec<(usize, Option<Term>, Operator, Term)>),
+}
+
+/// Rows read before the write (list element operations, counters,
+/// conditions): the current content of the partitions written.
+#[derive(Debug, Default)]
+pub struct Existing {
+    pub parts: Vec<PartitionUpdate>,
+}
+
+impl Existing {
+    fn partition(&self, key: &engine::mutation::PartitionKey) -> Option<&PartitionUpdate> {
+        self.parts.iter().find(|p| p.key.key == key.key)
+    }
+
+    fn row(
+        &self,
+        schema: &engine::schema::TableSchema,
+        key: &engine::mutation::PartitionKey,
+        ck: &Clustering,
+    ) -> Option<&Row> {
+        let p = self.partition(key)?;
+        p.rows
+            .iter()
+            .find(|(c, _)| schema.compare_clustering(c, ck).is_eq())
+            .map(|(_, r)| r)
+    }
 }
 
 fn invalid(m: impl Into<String>) -> ErrorResponse {
@@ -60,8 +100,11 @@ fn invalid(m: impl Into<String>) -> ErrorResponse {
 }
 
 impl ModificationStatement {
-    pub fn prepare_insert(table: Arc<TableMetadata>, ins: &ast::Insert, binds: &mut BindCollector<'_>) -> Result<Self, ErrorResponse> {
-        reject_lwt(ins.if_not_exists, false, &[])?;
+    pub fn prepare_insert(
+        table: Arc<TableMetadata>,
+        ins: &ast::Insert,
+        binds: &mut BindCollector<'_>,
+    ) -> Result<Self, ErrorResponse> {
         if ins.json.is_some() {
             return Err(invalid("INSERT JSON is not supported yet"));
         }
@@ -73,73 +116,160 @@ impl ModificationStatement {
         let mut seen = std::collections::HashSet::new();
         for (name, value) in ins.columns.iter().zip(&ins.values) {
             let Some(idx) = table.column_index(name) else {
-                return Err(invalid(format!("Undefined column name {name} in table {}.{}", table.keyspace, table.name)));
+                return Err(invalid(format!(
+                    "Undefined column name {name} in table {}.{}",
+                    table.keyspace, table.name
+                )));
             };
             if !seen.insert(idx) {
-                return Err(invalid(format!("Multiple definitions found for column {name}")));
+                return Err(invalid(format!(
+                    "Multiple definitions found for column {name}"
+                )));
             }
             let col = &table.columns[idx];
             match col.kind {
-                ColumnKind::PartitionKey(_) | ColumnKind::Clustering(_) => relations.push(Relation::Single {
-                    column: name.clone(),
-                    op: Operator::Eq,
-                    value: value.clone(),
-                }),
+                ColumnKind::PartitionKey(_) | ColumnKind::Clustering(_) => {
+                    relations.push(Relation::Single {
+                        column: name.clone(),
+                        op: Operator::Eq,
+                        value: value.clone(),
+                    })
+                }
                 _ => {
                     binds.note(value, name, &col.ty);
                     ops.push((idx, Op::Set(value.clone())));
                 }
             }
         }
-        let missing_pk: Vec<&str> = table.partition_key().iter().filter(|c| !ins.columns.contains(&c.name)).map(|c| c.name.as_str()).collect();
+        let missing_pk: Vec<&str> = table
+            .partition_key()
+            .iter()
+            .filter(|c| !ins.columns.contains(&c.name))
+            .map(|c| c.name.as_str())
+            .collect();
         if !missing_pk.is_empty() {
-            return Err(invalid(format!("Some partition key parts are missing: {}", missing_pk.join(", "))));
+            return Err(invalid(format!(
+                "Some partition key parts are missing: {}",
+                missing_pk.join(", ")
+            )));
         }
-        let static_only = !ops.is_empty() && ops.iter().all(|(i, _)| table.columns[*i].kind == ColumnKind::Static);
-        let missing_ck: Vec<&str> = table.clustering_key().iter().filter(|c| !ins.columns.contains(&c.name)).map(|c| c.name.as_str()).collect();
-        if !missing_ck.is_empty() && !(static_only && missing_ck.len() == table.clustering_key_len) {
-            return Err(invalid(format!("Some clustering keys are missing: {}", missing_ck.join(", "))));
+        let static_only = !ops.is_empty()
+            && ops
+                .iter()
+                .all(|(i, _)| table.columns[*i].kind == ColumnKind::Static);
+        let missing_ck: Vec<&str> = table
+            .clustering_key()
+            .iter()
+            .filter(|c| !ins.columns.contains(&c.name))
+            .map(|c| c.name.as_str())
+            .collect();
+        if !missing_ck.is_empty() && !(static_only && missing_ck.len() == table.clustering_key_len)
+        {
+            return Err(invalid(format!(
+                "Some clustering keys are missing: {}",
+                missing_ck.join(", ")
+            )));
         }
         let restrictions = Restrictions::analyze(&table, &relations, binds)?;
         let (timestamp, ttl) = using(&ins.using, binds, &table)?;
-        Ok(ModificationStatement { table, kind: Kind::Insert, restrictions, ops, timestamp, ttl, static_only })
+        if table.is_counter {
+            return Err(invalid(
+                "INSERT statements are not allowed on counter tables, use UPDATE instead",
+            ));
+        }
+        let lwt = if ins.if_not_exists {
+            Lwt::IfNotExists
+        } else {
+            Lwt::None
+        };
+        let stmt = ModificationStatement {
+            table,
+            kind: Kind::Insert,
+            restrictions,
+            ops,
+            timestamp,
+            ttl,
+            static_only,
+            lwt,
+        };
+        stmt.validate()?;
+        Ok(stmt)
     }
 
-    pub fn prepare_update(table: Arc<TableMetadata>, up: &ast::Update, binds: &mut BindCollector<'_>) -> Result<Self, ErrorResponse> {
-        reject_lwt(false, up.if_exists, &up.conditions)?;
+    pub fn prepare_update(
+        table: Arc<TableMetadata>,
+        up: &ast::Update,
+        binds: &mut BindCollector<'_>,
+    ) -> Result<Self, ErrorResponse> {
         let mut ops = Vec::new();
         for a in &up.assignments {
             let (name, op) = match a {
                 Assignment::Set { column, value } => (column, Op::Set(value.clone())),
-                Assignment::SetElement { column, key, value } => (column, Op::SetElement(key.clone(), value.clone())),
-                Assignment::SetField { column, field, value } => {
-                    let col = table.column(column).ok_or_else(|| undefined(&table, column))?;
+                Assignment::SetElement { column, key, value } => {
+                    (column, Op::SetElement(key.clone(), value.clone()))
+                }
+                Assignment::SetField {
+                    column,
+                    field,
+                    value,
+                } => {
+                    let col = table
+                        .column(column)
+                        .ok_or_else(|| undefined(&table, column))?;
                     let ColumnType::Udt { fields, .. } = unfrozen(&col.ty) else {
                         return Err(invalid(format!("Invalid operation ({column}.{field} = ...) for non-UDT column {column}")));
                     };
-                    let i = fields.iter().position(|(n, _)| n == field).ok_or_else(|| invalid(format!("UDT column {column} does not have a field named {field}")))?;
+                    let i = fields.iter().position(|(n, _)| n == field).ok_or_else(|| {
+                        invalid(format!(
+                            "UDT column {column} does not have a field named {field}"
+                        ))
+                    })?;
                     (column, Op::SetField(i, value.clone()))
                 }
                 Assignment::Append { column, value } => (column, Op::Append(value.clone())),
                 Assignment::Prepend { column, value } => (column, Op::Prepend(value.clone())),
                 Assignment::Remove { column, value } => (column, Op::Remove(value.clone())),
             };
-            let idx = table.column_index(name).ok_or_else(|| undefined(&table, name))?;
+            let idx = table
+                .column_index(name)
+                .ok_or_else(|| undefined(&table, name))?;
             let col = &table.columns[idx];
-            if matches!(col.kind, ColumnKind::PartitionKey(_) | ColumnKind::Clustering(_)) {
-                return Err(invalid(format!("PRIMARY KEY part {name} found in SET part")));
+            if matches!(
+                col.kind,
+                ColumnKind::PartitionKey(_) | ColumnKind::Clustering(_)
+            ) {
+                return Err(invalid(format!(
+                    "PRIMARY KEY part {name} found in SET part"
+                )));
             }
             note_op(binds, col.name.as_str(), &col.ty, &op)?;
             ops.push((idx, op));
         }
-        let static_only = ops.iter().all(|(i, _)| table.columns[*i].kind == ColumnKind::Static);
+        let static_only = ops
+            .iter()
+            .all(|(i, _)| table.columns[*i].kind == ColumnKind::Static);
         let restrictions = where_for_write(&table, &up.where_clause, binds, static_only, false)?;
         let (timestamp, ttl) = using(&up.using, binds, &table)?;
-        Ok(ModificationStatement { table, kind: Kind::Update, restrictions, ops, timestamp, ttl, static_only })
+        let lwt = prepare_lwt(&table, up.if_exists, &up.conditions, binds)?;
+        let stmt = ModificationStatement {
+            table,
+            kind: Kind::Update,
+            restrictions,
+            ops,
+            timestamp,
+            ttl,
+            static_only,
+            lwt,
+        };
+        stmt.validate()?;
+        Ok(stmt)
     }
 
-    pub fn prepare_delete(table: Arc<TableMetadata>, del: &ast::Delete, binds: &mut BindCollector<'_>) -> Result<Self, ErrorResponse> {
-        reject_lwt(false, del.if_exists, &del.conditions)?;
+    pub fn prepare_delete(
+        table: Arc<TableMetadata>,
+        del: &ast::Delete,
+        binds: &mut BindCollector<'_>,
+    ) -> Result<Self, ErrorResponse> {
         if del.using.ttl.is_some() {
             return Err(invalid("TTL attribute is not allowed for deletes"));
         }
@@ -149,30 +279,150 @@ impl ModificationStatement {
                 DeleteTarget::Column(c) => (c, Op::Delete),
                 DeleteTarget::Element { column, key } => (column, Op::DeleteElement(key.clone())),
                 DeleteTarget::Field { column, field } => {
-                    let col = table.column(column).ok_or_else(|| undefined(&table, column))?;
+                    let col = table
+                        .column(column)
+                        .ok_or_else(|| undefined(&table, column))?;
                     let ColumnType::Udt { fields, .. } = unfrozen(&col.ty) else {
-                        return Err(invalid(format!("Invalid field deletion for non-UDT column {column}")));
+                        return Err(invalid(format!(
+                            "Invalid field deletion for non-UDT column {column}"
+                        )));
                     };
-                    let i = fields.iter().position(|(n, _)| n == field).ok_or_else(|| invalid(format!("UDT column {column} does not have a field named {field}")))?;
+                    let i = fields.iter().position(|(n, _)| n == field).ok_or_else(|| {
+                        invalid(format!(
+                            "UDT column {column} does not have a field named {field}"
+                        ))
+                    })?;
                     (column, Op::DeleteField(i))
                 }
             };
-            let idx = table.column_index(name).ok_or_else(|| undefined(&table, name))?;
+            let idx = table
+                .column_index(name)
+                .ok_or_else(|| undefined(&table, name))?;
             let col = &table.columns[idx];
-            if matches!(col.kind, ColumnKind::PartitionKey(_) | ColumnKind::Clustering(_)) {
-                return Err(invalid(format!("Invalid identifier {name} for deletion (should not be a PRIMARY KEY part)")));
+            if matches!(
+                col.kind,
+                ColumnKind::PartitionKey(_) | ColumnKind::Clustering(_)
+            ) {
+                return Err(invalid(format!(
+                    "Invalid identifier {name} for deletion (should not be a PRIMARY KEY part)"
+                )));
             }
             note_op(binds, &col.name, &col.ty, &op)?;
             ops.push((idx, op));
         }
-        let static_only = !ops.is_empty() && ops.iter().all(|(i, _)| table.columns[*i].kind == ColumnKind::Static);
-        let restrictions = where_for_write(&table, &del.where_clause, binds, static_only, ops.is_empty())?;
+        let static_only = !ops.is_empty()
+            && ops
+                .iter()
+                .all(|(i, _)| table.columns[*i].kind == ColumnKind::Static);
+        let restrictions = where_for_write(
+            &table,
+            &del.where_clause,
+            binds,
+            static_only,
+            ops.is_empty(),
+        )?;
         let (timestamp, _) = using(&del.using, binds, &table)?;
-        Ok(ModificationStatement { table, kind: Kind::Delete, restrictions, ops, timestamp, ttl: None, static_only })
+        let lwt = prepare_lwt(&table, del.if_exists, &del.conditions, binds)?;
+        let stmt = ModificationStatement {
+            table,
+            kind: Kind::Delete,
+            restrictions,
+            ops,
+            timestamp,
+            ttl: None,
+            static_only,
+            lwt,
+        };
+        stmt.validate()?;
+        Ok(stmt)
+    }
+
+    /// The checks Cassandra makes on every modification once it is resolved.
+    fn validate(&self) -> Result<(), ErrorResponse> {
+        let table = &*self.table;
+        if table.is_counter {
+            if self.ttl.is_some() {
+                return Err(invalid("Cannot provide custom TTL for counter updates"));
+            }
+            if self.timestamp.is_some() && self.kind != Kind::Delete {
+                return Err(invalid(
+                    "Cannot provide custom timestamp for counter updates",
+                ));
+            }
+            if !matches!(self.lwt, Lwt::None) {
+                return Err(invalid(
+                    "Conditional updates are not supported on counter tables",
+                ));
+            }
+        }
+        if !matches!(self.lwt, Lwt::None) {
+            if self.timestamp.is_some() {
+                return Err(invalid(
+                    "Cannot provide custom timestamp for conditional updates",
+                ));
+            }
+            if let PartitionRestriction::Keys(sets) = &self.restrictions.partition {
+                if sets
+                    .iter()
+                    .any(|s| !matches!(s, super::restrictions::ValueSet::Eq(_)))
+                {
+                    return Err(invalid(
+                        "IN on the partition key is not supported with conditional updates",
+                    ));
+                }
+            }
+            if self
+                .restrictions
+                .clustering
+                .prefix
+                .iter()
+                .any(|s| !matches!(s, super::restrictions::ValueSet::Eq(_)))
+            {
+                return Err(invalid(
+                    "IN on the clustering key columns is not supported with conditional updates",
+                ));
+            }
+            if self.kind == Kind::Delete
+                && self.ops.is_empty()
+                && table.clustering_key_len > 0
+                && self.restrictions.clustering.prefix.len() < table.clustering_key_len
+                && self.restrictions.clustering.multi_eq.is_none()
+            {
+                return Err(invalid("DELETE statements must restrict all PRIMARY KEY columns with equality relations in order to use IF conditions"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether executing this statement needs the current rows first.
+    pub fn requires_read(&self) -> bool {
+        !matches!(self.lwt, Lwt::None)
+            || self.table.is_counter
+            || self.ops.iter().any(|(i, op)| {
+                matches!(self.table.columns[*i].ty, ColumnType::List(_))
+                    && matches!(
+                        op,
+                        Op::SetElement(..) | Op::DeleteElement(_) | Op::Remove(_)
+                    )
+            })
+    }
+
+    /// The partitions this statement writes.
+    pub fn partition_keys(
+        &self,
+        ctx: &EvalCtx<'_>,
+    ) -> Result<Vec<engine::mutation::PartitionKey>, ErrorResponse> {
+        self.restrictions
+            .partition_keys(&self.table, ctx)?
+            .iter()
+            .map(|c| partition_key(c))
+            .collect()
     }
 
     pub fn pk_bind_indexes(&self) -> Vec<u16> {
-        let PartitionRestriction::Keys(sets) = &self.restrictions.partition else { return Vec::new() };
+        let PartitionRestriction::Keys(sets) = &self.restrictions.partition else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for s in sets {
             match s {
@@ -185,8 +435,21 @@ impl ModificationStatement {
 
     /// The mutations this statement makes; `default_ts` is the batch's or
     /// the request's timestamp (micros).
-    pub fn mutations(&self, ctx: &EvalCtx<'_>, default_ts: i64, out: &mut Vec<Mutation>) -> Result<(), ErrorResponse> {
+    pub fn mutations(
+        &self,
+        ctx: &EvalCtx<'_>,
+        default_ts: i64,
+        existing: Option<&Existing>,
+        out: &mut Vec<Mutation>,
+    ) -> Result<(), ErrorResponse> {
         let table = &*self.table;
+        if existing.is_none() && self.requires_read() {
+            return Err(ErrorResponse::server(
+                "internal error: statement executed without its read",
+            ));
+        }
+        let empty = Existing::default();
+        let existing = existing.unwrap_or(&empty);
         let ts = match &self.timestamp {
             Some(t) => eval_i64(t, ctx, "timestamp")?.unwrap_or(default_ts),
             None => default_ts,
@@ -196,8 +459,16 @@ impl ModificationStatement {
         }
         let ttl = match &self.ttl {
             Some(t) => match eval_i32(t, ctx, "ttl")? {
-                Some(v) if v < 0 => return Err(invalid(format!("A TTL must be greater or equal to 0, but was {v}"))),
-                Some(v) if v > MAX_TTL => return Err(invalid(format!("ttl is too large. requested ({v}) maximum ({MAX_TTL})"))),
+                Some(v) if v < 0 => {
+                    return Err(invalid(format!(
+                        "A TTL must be greater or equal to 0, but was {v}"
+                    )))
+                }
+                Some(v) if v > MAX_TTL => {
+                    return Err(invalid(format!(
+                        "ttl is too large. requested ({v}) maximum ({MAX_TTL})"
+                    )))
+                }
                 Some(v) => v,
                 None => table.options.default_time_to_live,
             },
@@ -223,86 +494,242 @@ impl ModificationStatement {
 
         for comps in keys {
             let key = partition_key(&comps)?;
-            let mut upd = PartitionUpdate::new(key);
+            let mut upd = PartitionUpdate::new(key.clone());
             match self.kind {
                 Kind::Insert | Kind::Update => {
-                    let (static_cells, regular_cells) = self.cells(ctx, ts, ttl, expiry, now)?;
+                    let cur_static = existing.partition(&key).and_then(|p| p.static_row.as_ref());
+                    let cks = if needs_clustering {
+                        clusterings.clone()
+                    } else {
+                        vec![Vec::new()]
+                    };
+                    let first_row = cks.first().and_then(|ck| existing.row(&schema, &key, ck));
+                    let (static_cells, regular_cells) =
+                        self.cells(ctx, ts, ttl, expiry, now, cur_static, first_row)?;
                     if !static_cells.is_empty() {
-                        upd.static_row = Some(Row { liveness: None, deletion: None, columns: static_cells });
+                        upd.static_row = Some(Row {
+                            liveness: None,
+                            deletion: None,
+                            columns: static_cells,
+                        });
                     }
-                    let liveness = (self.kind == Kind::Insert).then_some(LivenessInfo { timestamp: ts, ttl, expiry });
+                    let liveness = (self.kind == Kind::Insert).then_some(LivenessInfo {
+                        timestamp: ts,
+                        ttl,
+                        expiry,
+                    });
                     if !self.static_only {
-                        let cks = if needs_clustering { clusterings.clone() } else { vec![Vec::new()] };
-                        for ck in cks {
-                            upd.rows.push((ck, Row { liveness, deletion: None, columns: regular_cells.clone() }));
+                        for (i, ck) in cks.into_iter().enumerate() {
+                            let columns = if i > 0 && !existing.parts.is_empty() {
+                                self.cells(
+                                    ctx,
+                                    ts,
+                                    ttl,
+                                    expiry,
+                                    now,
+                                    cur_static,
+                                    existing.row(&schema, &key, &ck),
+                                )?
+                                .1
+                            } else {
+                                regular_cells.clone()
+                            };
+                            upd.rows.push((
+                                ck,
+                                Row {
+                                    liveness,
+                                    deletion: None,
+                                    columns,
+                                },
+                            ));
                         }
                     }
                 }
                 Kind::Delete => {
-                    let deletion = DeletionTime { timestamp: ts, local_deletion_time: now };
+                    let deletion = DeletionTime {
+                        timestamp: ts,
+                        local_deletion_time: now,
+                    };
                     if self.ops.is_empty() {
                         if !self.restrictions.has_clustering_restrictions {
                             upd.tombstone = Some(deletion);
                         } else {
-                            let ranges = self.restrictions.clustering_ranges(table, &schema, ctx)?;
+                            let ranges =
+                                self.restrictions.clustering_ranges(table, &schema, ctx)?;
                             for r in ranges {
                                 match (&r.start, &r.end) {
-                                    (engine::mutation::Bound::Inclusive(a), engine::mutation::Bound::Inclusive(b))
-                                        if a == b && a.len() == table.clustering_key_len =>
-                                    {
-                                        upd.rows.push((a.clone(), Row { liveness: None, deletion: Some(deletion), columns: Vec::new() }));
+                                    (
+                                        engine::mutation::Bound::Inclusive(a),
+                                        engine::mutation::Bound::Inclusive(b),
+                                    ) if a == b && a.len() == table.clustering_key_len => {
+                                        upd.rows.push((
+                                            a.clone(),
+                                            Row {
+                                                liveness: None,
+                                                deletion: Some(deletion),
+                                                columns: Vec::new(),
+                                            },
+                                        ));
                                     }
-                                    _ => upd.range_tombstones.push(RangeTombstone { range: r, deletion }),
+                                    _ => upd
+                                        .range_tombstones
+                                        .push(RangeTombstone { range: r, deletion }),
                                 }
                             }
                         }
                     } else {
-                        let (static_cells, regular_cells) = self.cells(ctx, ts, 0, 0, now)?;
+                        let cur_static =
+                            existing.partition(&key).and_then(|p| p.static_row.as_ref());
+                        let first_ck = if table.clustering_key_len == 0 {
+                            Some(Vec::new())
+                        } else if self.static_only {
+                            None
+                        } else {
+                            self.restrictions
+                                .full_clusterings(table, ctx)?
+                                .into_iter()
+                                .next()
+                        };
+                        let first_row = first_ck
+                            .as_ref()
+                            .and_then(|ck| existing.row(&schema, &key, ck));
+                        let (static_cells, regular_cells) =
+                            self.cells(ctx, ts, 0, 0, now, cur_static, first_row)?;
                         if !static_cells.is_empty() {
-                            upd.static_row = Some(Row { liveness: None, deletion: None, columns: static_cells });
+                            upd.static_row = Some(Row {
+                                liveness: None,
+                                deletion: None,
+                                columns: static_cells,
+                            });
                         }
                         if !regular_cells.is_empty() {
                             let cks = if table.clustering_key_len > 0 {
                                 let c = self.restrictions.full_clusterings(table, ctx)?;
                                 if c.iter().any(|c| c.len() != table.clustering_key_len) {
-                                    return Err(invalid("Range deletions are not supported for specific columns"));
+                                    return Err(invalid(
+                                        "Range deletions are not supported for specific columns",
+                                    ));
                                 }
                                 c
                             } else {
                                 vec![Vec::new()]
                             };
                             for ck in cks {
-                                upd.rows.push((ck, Row { liveness: None, deletion: None, columns: regular_cells.clone() }));
+                                let columns = if existing.parts.is_empty() {
+                                    regular_cells.clone()
+                                } else {
+                                    self.cells(
+                                        ctx,
+                                        ts,
+                                        0,
+                                        0,
+                                        now,
+                                        cur_static,
+                                        existing.row(&schema, &key, &ck),
+                                    )?
+                                    .1
+                                };
+                                upd.rows.push((
+                                    ck,
+                                    Row {
+                                        liveness: None,
+                                        deletion: None,
+                                        columns,
+                                    },
+                                ));
                             }
                         }
                     }
                 }
             }
-            upd.rows.sort_by(|a, b| schema.compare_clustering(&a.0, &b.0));
-            upd.rows.dedup_by(|a, b| schema.compare_clustering(&a.0, &b.0).is_eq());
-            out.push(Mutation { table: table.id, update: upd });
+            upd.rows
+                .sort_by(|a, b| schema.compare_clustering(&a.0, &b.0));
+            upd.rows
+                .dedup_by(|a, b| schema.compare_clustering(&a.0, &b.0).is_eq());
+            out.push(Mutation {
+                table: table.id,
+                update: upd,
+            });
         }
         Ok(())
     }
 
     /// Builds the (static, regular) column data of this statement.
-    fn cells(&self, ctx: &EvalCtx<'_>, ts: i64, ttl: i32, expiry: i32, now: i32) -> Result<(Vec<(u32, ColumnData)>, Vec<(u32, ColumnData)>), ErrorResponse> {
+    #[allow(clippy::too_many_arguments)]
+    fn cells(
+        &self,
+        ctx: &EvalCtx<'_>,
+        ts: i64,
+        ttl: i32,
+        expiry: i32,
+        now: i32,
+        cur_static: Option<&Row>,
+        cur_row: Option<&Row>,
+    ) -> Result<(Vec<(u32, ColumnData)>, Vec<(u32, ColumnData)>), ErrorResponse> {
         let table = &*self.table;
         let mut st = Vec::new();
         let mut reg = Vec::new();
-        let live = |v: Bytes| Cell { timestamp: ts, ttl, expiry, value: Some(v) };
-        let dead = Cell { timestamp: ts, ttl: 0, expiry: now, value: None };
+        let live = |v: Bytes| Cell {
+            timestamp: ts,
+            ttl,
+            expiry,
+            value: Some(v),
+        };
+        let dead = Cell {
+            timestamp: ts,
+            ttl: 0,
+            expiry: now,
+            value: None,
+        };
         for (idx, op) in &self.ops {
             let col = &table.columns[*idx];
             let multi = is_multi_cell(&col.ty);
+            let current = if col.kind == ColumnKind::Static {
+                cur_static
+            } else {
+                cur_row
+            }
+            .and_then(|r| {
+                r.columns
+                    .binary_search_by_key(&col.id, |(id, _)| *id)
+                    .ok()
+                    .map(|i| &r.columns[i].1)
+            });
+            // Live elements of a non-frozen list, in list order.
+            let list_now = || -> Vec<(Bytes, Bytes)> {
+                match current {
+                    Some(ColumnData::Complex { cells, .. }) => cells
+                        .iter()
+                        .filter_map(|(p, c)| c.value.clone().map(|v| (p.clone(), v)))
+                        .collect(),
+                    _ => Vec::new(),
+                }
+            };
             let data = match op {
                 Op::Set(t) => match eval(t, &col.ty, ctx)? {
                     Evaluated::Unset => continue,
-                    Evaluated::Null if multi => ColumnData::Complex { tombstone: Some(DeletionTime { timestamp: ts - 1, local_deletion_time: now }), cells: Vec::new() },
+                    Evaluated::Null if multi => ColumnData::Complex {
+                        tombstone: Some(DeletionTime {
+                            timestamp: ts - 1,
+                            local_deletion_time: now,
+                        }),
+                        cells: Vec::new(),
+                    },
                     Evaluated::Null => ColumnData::Simple(dead.clone()),
                     Evaluated::Value(v) if multi => ColumnData::Complex {
-                        tombstone: Some(DeletionTime { timestamp: ts - 1, local_deletion_time: now }),
-                        cells: collection_cells(&col.ty, &v, ts, ttl, expiry, ctx.now_micros, false)?,
+                        tombstone: Some(DeletionTime {
+                            timestamp: ts - 1,
+                            local_deletion_time: now,
+                        }),
+                        cells: collection_cells(
+                            &col.ty,
+                            &v,
+                            ts,
+                            ttl,
+                            expiry,
+                            ctx.now_micros,
+                            false,
+                        )?,
                     },
                     Evaluated::Value(v) => {
                         if col.ty == ColumnType::Counter {
@@ -311,22 +738,77 @@ impl ModificationStatement {
                         ColumnData::Simple(live(v))
                     }
                 },
+                Op::Append(t) | Op::Remove(t) if col.ty == ColumnType::Counter => {
+                    let delta = match eval(t, &ColumnType::BigInt, ctx)? {
+                        Evaluated::Value(v) => i64::from_be_bytes(
+                            v[..]
+                                .try_into()
+                                .map_err(|_| invalid("Invalid counter increment"))?,
+                        ),
+                        Evaluated::Null => {
+                            return Err(invalid(format!(
+                                "Invalid null value for counter increment on {}",
+                                col.name
+                            )))
+                        }
+                        Evaluated::Unset => continue,
+                    };
+                    let delta = if matches!(op, Op::Remove(_)) {
+                        delta.wrapping_neg()
+                    } else {
+                        delta
+                    };
+                    let (cur, cur_ts) = match current {
+                        Some(ColumnData::Simple(Cell {
+                            value: Some(v),
+                            timestamp,
+                            ..
+                        })) if v.len() == 8 => (
+                            i64::from_be_bytes(v[..].try_into().unwrap_or_default()),
+                            *timestamp,
+                        ),
+                        _ => (0, i64::MIN),
+                    };
+                    let cts = ts.max(cur_ts.saturating_add(1));
+                    ColumnData::Simple(Cell {
+                        timestamp: cts,
+                        ttl: 0,
+                        expiry: 0,
+                        value: Some(Bytes::copy_from_slice(
+                            &cur.wrapping_add(delta).to_be_bytes(),
+                        )),
+                    })
+                }
                 Op::Append(t) | Op::Prepend(t) => {
                     if !multi {
-                        if col.ty == ColumnType::Counter {
-                            return Err(invalid("Counter updates are not supported by Tessera yet"));
-                        }
-                        return Err(invalid(format!("Invalid operation ({} = {} + ?) for non list/set/map column {}", col.name, col.name, col.name)));
+                        return Err(invalid(format!(
+                            "Invalid operation ({} = {} + ?) for non list/set/map column {}",
+                            col.name, col.name, col.name
+                        )));
                     }
                     match eval(t, &col.ty, ctx)? {
                         Evaluated::Unset => continue,
                         Evaluated::Null => continue,
-                        Evaluated::Value(v) => ColumnData::Complex { tombstone: None, cells: collection_cells(&col.ty, &v, ts, ttl, expiry, ctx.now_micros, matches!(op, Op::Prepend(_)))? },
+                        Evaluated::Value(v) => ColumnData::Complex {
+                            tombstone: None,
+                            cells: collection_cells(
+                                &col.ty,
+                                &v,
+                                ts,
+                                ttl,
+                                expiry,
+                                ctx.now_micros,
+                                matches!(op, Op::Prepend(_)),
+                            )?,
+                        },
                     }
                 }
                 Op::Remove(t) => {
                     if !multi {
-                        return Err(invalid(format!("Invalid operation ({} = {} - ?) for non list/set/map column {}", col.name, col.name, col.name)));
+                        return Err(invalid(format!(
+                            "Invalid operation ({} = {} - ?) for non list/set/map column {}",
+                            col.name, col.name, col.name
+                        )));
                     }
                     let rm_ty = match &col.ty {
                         ColumnType::Map(k, _) => ColumnType::Set(k.clone()),
@@ -335,10 +817,28 @@ impl ModificationStatement {
                     match eval(t, &rm_ty, ctx)? {
                         Evaluated::Value(v) => {
                             if let ColumnType::List(_) = col.ty {
-                                return Err(invalid("Removing elements by value from a non-frozen list requires a read; not supported yet"));
+                                let gone = split_collection(&v)
+                                    .ok_or_else(|| invalid("Invalid collection value"))?;
+                                let cells: Vec<(Bytes, Cell)> = list_now()
+                                    .into_iter()
+                                    .filter(|(_, e)| gone.contains(e))
+                                    .map(|(p, _)| (p, dead.clone()))
+                                    .collect();
+                                if cells.is_empty() {
+                                    continue;
+                                }
+                                ColumnData::Complex {
+                                    tombstone: None,
+                                    cells,
+                                }
+                            } else {
+                                let items = split_collection(&v)
+                                    .ok_or_else(|| invalid("Invalid collection value"))?;
+                                ColumnData::Complex {
+                                    tombstone: None,
+                                    cells: items.into_iter().map(|p| (p, dead.clone())).collect(),
+                                }
                             }
-                            let items = split_collection(&v).ok_or_else(|| invalid("Invalid collection value"))?;
-                            ColumnData::Complex { tombstone: None, cells: items.into_iter().map(|p| (p, dead.clone())).collect() }
                         }
                         _ => continue,
                     }
@@ -347,46 +847,135 @@ impl ModificationStatement {
                     ColumnType::Map(kt, vt) => {
                         let key = match eval(k, kt, ctx)? {
                             Evaluated::Value(b) => b,
-                            _ => return Err(invalid(format!("Invalid null map key for column {}", col.name))),
+                            _ => {
+                                return Err(invalid(format!(
+                                    "Invalid null map key for column {}",
+                                    col.name
+                                )))
+                            }
                         };
                         let cell = match eval(v, vt, ctx)? {
                             Evaluated::Value(b) => live(b),
                             Evaluated::Null => dead.clone(),
                             Evaluated::Unset => continue,
                         };
-                        ColumnData::Complex { tombstone: None, cells: vec![(key, cell)] }
+                        ColumnData::Complex {
+                            tombstone: None,
+                            cells: vec![(key, cell)],
+                        }
                     }
-                    ColumnType::List(_) => return Err(invalid("Setting a list element by index requires a read; not supported yet")),
-                    _ => return Err(invalid(format!("Invalid operation ({}[?] = ?) for non list/map column {}", col.name, col.name))),
+                    ColumnType::List(vt) => {
+                        let idx = list_index(k, ctx, &col.name)?;
+                        let items = list_now();
+                        if items.is_empty() {
+                            return Err(invalid(
+                                "Attempted to set an element on a list which is null",
+                            ));
+                        }
+                        let Some((path, _)) = usize::try_from(idx).ok().and_then(|i| items.get(i))
+                        else {
+                            return Err(invalid(format!(
+                                "List index {idx} out of bound, list has size {}",
+                                items.len()
+                            )));
+                        };
+                        let cell = match eval(v, vt, ctx)? {
+                            Evaluated::Value(b) => live(b),
+                            Evaluated::Null => dead.clone(),
+                            Evaluated::Unset => continue,
+                        };
+                        ColumnData::Complex {
+                            tombstone: None,
+                            cells: vec![(path.clone(), cell)],
+                        }
+                    }
+                    _ => {
+                        return Err(invalid(format!(
+                            "Invalid operation ({}[?] = ?) for non list/map column {}",
+                            col.name, col.name
+                        )))
+                    }
                 },
                 Op::SetField(i, v) => {
                     let ColumnType::Udt { fields, .. } = &col.ty else {
-                        return Err(invalid(format!("Invalid field update on frozen UDT column {}", col.name)));
+                        return Err(invalid(format!(
+                            "Invalid field update on frozen UDT column {}",
+                            col.name
+                        )));
                     };
                     let cell = match eval(v, &fields[*i].1, ctx)? {
                         Evaluated::Value(b) => live(b),
                         Evaluated::Null => dead.clone(),
                         Evaluated::Unset => continue,
                     };
-                    ColumnData::Complex { tombstone: None, cells: vec![(Bytes::copy_from_slice(&(*i as u16).to_be_bytes()), cell)] }
+                    ColumnData::Complex {
+                        tombstone: None,
+                        cells: vec![(Bytes::copy_from_slice(&(*i as u16).to_be_bytes()), cell)],
+                    }
                 }
                 Op::Delete => {
                     if multi {
-                        ColumnData::Complex { tombstone: Some(DeletionTime { timestamp: ts, local_deletion_time: now }), cells: Vec::new() }
+                        ColumnData::Complex {
+                            tombstone: Some(DeletionTime {
+                                timestamp: ts,
+                                local_deletion_time: now,
+                            }),
+                            cells: Vec::new(),
+                        }
                     } else {
                         ColumnData::Simple(dead.clone())
                     }
                 }
                 Op::DeleteElement(k) => match &col.ty {
                     ColumnType::Map(kt, _) | ColumnType::Set(kt) => match eval(k, kt, ctx)? {
-                        Evaluated::Value(b) => ColumnData::Complex { tombstone: None, cells: vec![(b, dead.clone())] },
-                        _ => return Err(invalid(format!("Invalid null value for {} key", col.name))),
+                        Evaluated::Value(b) => ColumnData::Complex {
+                            tombstone: None,
+                            cells: vec![(b, dead.clone())],
+                        },
+                        _ => {
+                            return Err(invalid(format!("Invalid null value for {} key", col.name)))
+                        }
                     },
-                    _ => return Err(invalid(format!("Invalid element deletion on column {}", col.name))),
+                    ColumnType::List(_) => {
+                        let idx = list_index(k, ctx, &col.name)?;
+                        let items = list_now();
+                        if items.is_empty() {
+                            return Err(invalid(
+                                "Attempted to delete an element from a list which is null",
+                            ));
+                        }
+                        let Some((path, _)) = usize::try_from(idx).ok().and_then(|i| items.get(i))
+                        else {
+                            return Err(invalid(format!(
+                                "List index {idx} out of bound, list has size {}",
+                                items.len()
+                            )));
+                        };
+                        ColumnData::Complex {
+                            tombstone: None,
+                            cells: vec![(path.clone(), dead.clone())],
+                        }
+                    }
+                    _ => {
+                        return Err(invalid(format!(
+                            "Invalid element deletion on column {}",
+                            col.name
+                        )))
+                    }
                 },
-                Op::DeleteField(i) => ColumnData::Complex { tombstone: None, cells: vec![(Bytes::copy_from_slice(&(*i as u16).to_be_bytes()), dead.clone())] },
+                Op::DeleteField(i) => ColumnData::Complex {
+                    tombstone: None,
+                    cells: vec![(
+                        Bytes::copy_from_slice(&(*i as u16).to_be_bytes()),
+                        dead.clone(),
+                    )],
+                },
             };
-            let target = if col.kind == ColumnKind::Static { &mut st } else { &mut reg };
+            let target = if col.kind == ColumnKind::Static {
+                &mut st
+            } else {
+                &mut reg
+            };
             match target.iter_mut().find(|(id, _)| *id == col.id) {
                 Some((_, existing)) => engine::reconcile::merge_column(existing, &data),
                 None => target.push((col.id, data)),
@@ -398,18 +987,94 @@ impl ModificationStatement {
     }
 }
 
-fn undefined(table: &TableMetadata, name: &str) -> ErrorResponse {
-    invalid(format!("Undefined column name {name} in table {}.{}", table.keyspace, table.name))
-}
-
-fn reject_lwt(if_not_exists: bool, if_exists: bool, conditions: &[ast::Condition]) -> Result<(), ErrorResponse> {
-    if if_not_exists || if_exists || !conditions.is_empty() {
-        return Err(invalid("Conditional updates (lightweight transactions) are not supported by Tessera yet"));
+/// The index of `l[i]`.
+fn list_index(t: &Term, ctx: &EvalCtx<'_>, name: &str) -> Result<i32, ErrorResponse> {
+    match eval_i32(t, ctx, "list index")? {
+        Some(i) => Ok(i),
+        None => Err(invalid(format!(
+            "Invalid null value for list index of {name}"
+        ))),
     }
-    Ok(())
 }
 
-fn note_op(binds: &mut BindCollector<'_>, name: &str, ty: &ColumnType, op: &Op) -> Result<(), ErrorResponse> {
+fn undefined(table: &TableMetadata, name: &str) -> ErrorResponse {
+    invalid(format!(
+        "Undefined column name {name} in table {}.{}",
+        table.keyspace, table.name
+    ))
+}
+
+fn prepare_lwt(
+    table: &TableMetadata,
+    if_exists: bool,
+    conditions: &[ast::Condition],
+    binds: &mut BindCollector<'_>,
+) -> Result<Lwt, ErrorResponse> {
+    if if_exists {
+        return Ok(Lwt::IfExists);
+    }
+    if conditions.is_empty() {
+        return Ok(Lwt::None);
+    }
+    let mut out = Vec::new();
+    for c in conditions {
+        let idx = table
+            .column_index(&c.column)
+            .ok_or_else(|| undefined(table, &c.column))?;
+        let col = &table.columns[idx];
+        if matches!(
+            col.kind,
+            ColumnKind::PartitionKey(_) | ColumnKind::Clustering(_)
+        ) {
+            return Err(invalid(format!(
+                "PRIMARY KEY column '{}' cannot have IF conditions",
+                col.name
+            )));
+        }
+        let value_ty = match &c.element {
+            None => col.ty.clone(),
+            Some(e) => match unfrozen(&col.ty) {
+                ColumnType::List(v) => {
+                    binds.note(e, &format!("idx({})", col.name), &ColumnType::Int);
+                    (**v).clone()
+                }
+                ColumnType::Map(k, v) => {
+                    binds.note(e, &format!("key({})", col.name), k);
+                    (**v).clone()
+                }
+                _ => {
+                    return Err(invalid(format!(
+                        "Invalid element access syntax for non-collection column {}",
+                        col.name
+                    )))
+                }
+            },
+        };
+        match c.op {
+            Operator::In => binds.note(
+                &c.value,
+                &format!("in({})", col.name),
+                &ColumnType::List(Box::new(value_ty)),
+            ),
+            Operator::Contains | Operator::ContainsKey | Operator::Like => {
+                return Err(invalid(format!(
+                    "Unsupported operator {:?} in IF condition on {}",
+                    c.op, col.name
+                )))
+            }
+            _ => binds.note(&c.value, &col.name, &value_ty),
+        }
+        out.push((idx, c.element.clone(), c.op, c.value.clone()));
+    }
+    Ok(Lwt::Conditions(out))
+}
+
+fn note_op(
+    binds: &mut BindCollector<'_>,
+    name: &str,
+    ty: &ColumnType,
+    op: &Op,
+) -> Result<(), ErrorResponse> {
     match op {
         Op::Set(t) | Op::Append(t) | Op::Prepend(t) => binds.note(t, name, ty),
         Op::Remove(t) => match ty {
@@ -425,7 +1090,11 @@ fn note_op(binds: &mut BindCollector<'_>, name: &str, ty: &ColumnType, op: &Op) 
                 binds.note(k, &format!("idx({name})"), &ColumnType::Int);
                 binds.note(v, &format!("value({name})"), vt);
             }
-            _ => return Err(invalid(format!("Invalid operation ({name}[?] = ?) for non list/map column {name}"))),
+            _ => {
+                return Err(invalid(format!(
+                    "Invalid operation ({name}[?] = ?) for non list/map column {name}"
+                )))
+            }
         },
         Op::SetField(i, t) => {
             if let ColumnType::Udt { fields, .. } = unfrozen(ty) {
@@ -433,16 +1102,26 @@ fn note_op(binds: &mut BindCollector<'_>, name: &str, ty: &ColumnType, op: &Op) 
             }
         }
         Op::DeleteElement(k) => match unfrozen(ty) {
-            ColumnType::Map(kt, _) | ColumnType::Set(kt) => binds.note(k, &format!("key({name})"), kt),
+            ColumnType::Map(kt, _) | ColumnType::Set(kt) => {
+                binds.note(k, &format!("key({name})"), kt)
+            }
             ColumnType::List(_) => binds.note(k, &format!("idx({name})"), &ColumnType::Int),
-            _ => return Err(invalid(format!("Invalid element deletion on non-collection column {name}"))),
+            _ => {
+                return Err(invalid(format!(
+                    "Invalid element deletion on non-collection column {name}"
+                )))
+            }
         },
         Op::Delete | Op::DeleteField(_) => {}
     }
     Ok(())
 }
 
-fn using(u: &ast::Using, binds: &mut BindCollector<'_>, _table: &TableMetadata) -> Result<(Option<Term>, Option<Term>), ErrorResponse> {
+fn using(
+    u: &ast::Using,
+    binds: &mut BindCollector<'_>,
+    _table: &TableMetadata,
+) -> Result<(Option<Term>, Option<Term>), ErrorResponse> {
     if let Some(t) = &u.timestamp {
         binds.note(t, "[timestamp]", &ColumnType::BigInt);
     }
@@ -458,10 +1137,24 @@ fn using(u: &ast::Using, binds: &mut BindCollector<'_>, _table: &TableMetadata) 
 /// Restrictions of UPDATE/DELETE: the whole partition key by `=`/`IN`, the
 /// clustering key by `=`/`IN` (DELETE of whole rows may use a prefix or a
 /// slice), nothing else.
-fn where_for_write(table: &TableMetadata, rels: &[Relation], binds: &mut BindCollector<'_>, static_only: bool, row_delete: bool) -> Result<Restrictions, ErrorResponse> {
+fn where_for_write(
+    table: &TableMetadata,
+    rels: &[Relation],
+    binds: &mut BindCollector<'_>,
+    static_only: bool,
+    row_delete: bool,
+) -> Result<Restrictions, ErrorResponse> {
     let r = Restrictions::analyze(table, rels, binds)?;
-    if let Some(f) = r.filters.iter().find(|f| matches!(table.columns[f.column].kind, ColumnKind::Regular | ColumnKind::Static)) {
-        return Err(invalid(format!("Non PRIMARY KEY columns found in where clause: {}", table.columns[f.column].name)));
+    if let Some(f) = r.filters.iter().find(|f| {
+        matches!(
+            table.columns[f.column].kind,
+            ColumnKind::Regular | ColumnKind::Static
+        )
+    }) {
+        return Err(invalid(format!(
+            "Non PRIMARY KEY columns found in where clause: {}",
+            table.columns[f.column].name
+        )));
     }
     match &r.partition {
         PartitionRestriction::Keys(_) => {}
@@ -476,24 +1169,53 @@ fn where_for_write(table: &TableMetadata, rels: &[Relation], binds: &mut BindCol
     }
     if !r.filters.is_empty() {
         let f = &r.filters[0];
-        return Err(invalid(format!("PRIMARY KEY column \"{}\" cannot be restricted as preceding column is not restricted", table.columns[f.column].name)));
+        return Err(invalid(format!(
+            "PRIMARY KEY column \"{}\" cannot be restricted as preceding column is not restricted",
+            table.columns[f.column].name
+        )));
     }
-    let eq_prefix = r.clustering.multi_eq.as_ref().map(|(n, _)| *n).unwrap_or(r.clustering.prefix.len());
-    let full = eq_prefix == table.clustering_key_len && r.clustering.slice.is_none() && r.clustering.multi_slice.is_none();
+    let eq_prefix = r
+        .clustering
+        .multi_eq
+        .as_ref()
+        .map(|(n, _)| *n)
+        .unwrap_or(r.clustering.prefix.len());
+    let full = eq_prefix == table.clustering_key_len
+        && r.clustering.slice.is_none()
+        && r.clustering.multi_slice.is_none();
     if static_only {
         if r.has_clustering_restrictions && !full {
             return Err(invalid("Invalid restrictions on clustering columns since the UPDATE statement modifies only static columns"));
         }
     } else if !full && !row_delete {
-        let missing: Vec<&str> = table.clustering_key()[eq_prefix..].iter().map(|c| c.name.as_str()).collect();
-        return Err(invalid(format!("Some clustering keys are missing: {}", missing.join(", "))));
+        let missing: Vec<&str> = table.clustering_key()[eq_prefix..]
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        return Err(invalid(format!(
+            "Some clustering keys are missing: {}",
+            missing.join(", ")
+        )));
     }
     Ok(r)
 }
 
 /// Cells of a non-frozen collection value (list: time-ordered paths).
-fn collection_cells(ty: &ColumnType, v: &[u8], ts: i64, ttl: i32, expiry: i32, now_micros: i64, prepend: bool) -> Result<Vec<(Bytes, Cell)>, ErrorResponse> {
-    let live = |b: Bytes| Cell { timestamp: ts, ttl, expiry, value: Some(b) };
+fn collection_cells(
+    ty: &ColumnType,
+    v: &[u8],
+    ts: i64,
+    ttl: i32,
+    expiry: i32,
+    now_micros: i64,
+    prepend: bool,
+) -> Result<Vec<(Bytes, Cell)>, ErrorResponse> {
+    let live = |b: Bytes| Cell {
+        timestamp: ts,
+        ttl,
+        expiry,
+        value: Some(b),
+    };
     let bad = || invalid("Invalid collection value");
     Ok(match ty {
         ColumnType::List(_) => {
@@ -525,7 +1247,9 @@ fn collection_cells(ty: &ColumnType, v: &[u8], ts: i64, ttl: i32, expiry: i32, n
             fields
                 .into_iter()
                 .enumerate()
-                .filter_map(|(i, f)| f.map(|f| (Bytes::copy_from_slice(&(i as u16).to_be_bytes()), live(f))))
+                .filter_map(|(i, f)| {
+                    f.map(|f| (Bytes::copy_from_slice(&(i as u16).to_be_bytes()), live(f)))
+                })
                 .collect()
         }
         _ => return Err(bad()),
@@ -536,7 +1260,11 @@ fn collection_cells(ty: &ColumnType, v: &[u8], ts: i64, ttl: i32, expiry: i32, n
 /// them and prepends before.
 fn list_path(now_micros: i64, i: u64, n: u64, prepend: bool) -> Bytes {
     let t = now_micros.max(0) as u64;
-    let hi = if prepend { (1u64 << 62) - t } else { (1u64 << 62) + t };
+    let hi = if prepend {
+        (1u64 << 62) - t
+    } else {
+        (1u64 << 62) + t
+    };
     let lo = if prepend { u64::MAX - (n - i) } else { i };
     let mut b = Vec::with_capacity(16);
     b.extend_from_slice(&hi.to_be_bytes());
@@ -568,4 +1296,256 @@ pub fn split_map(b: &[u8]) -> Option<Vec<(Bytes, Bytes)>> {
         out.push((k, v));
     }
     (pos == b.len()).then_some(out)
+}
+
+/// The `[applied]` column of a conditional statement's result.
+fn applied_spec(table: &TableMetadata) -> super::ColumnSpec {
+    super::ColumnSpec {
+        keyspace: table.keyspace.clone(),
+        table: table.name.clone(),
+        name: "[applied]".to_string(),
+        ty: ColumnType::Boolean,
+    }
+}
+
+impl ModificationStatement {
+    /// Checks the condition of a lightweight transaction against the rows
+    /// read before; returns whether it applies and the result set Cassandra
+    /// sends back (`[applied]`, plus the current values when not applied).
+    pub fn check_conditions(
+        &self,
+        ctx: &EvalCtx<'_>,
+        existing: &Existing,
+    ) -> Result<(bool, super::ResultSet), ErrorResponse> {
+        use super::selection::{CompiledSelection, RowRef, Sel};
+        let table = &*self.table;
+        let keys = self.restrictions.partition_keys(table, ctx)?;
+        let [comps] = &keys[..] else {
+            return Err(invalid(
+                "IN on the partition key is not supported with conditional updates",
+            ));
+        };
+        let key = partition_key(comps)?;
+        let schema = engine_schema(table);
+        let part = existing.partition(&key);
+        let static_row = part
+            .and_then(|p| p.static_row.as_ref())
+            .filter(|r| !r.columns.is_empty());
+        let (ck, row): (Option<Clustering>, Option<&Row>) = if table.clustering_key_len == 0 {
+            (Some(Vec::new()), existing.row(&schema, &key, &Vec::new()))
+        } else if self.static_only && !self.restrictions.has_clustering_restrictions {
+            (None, None)
+        } else {
+            let cks = self.restrictions.full_clusterings(table, ctx)?;
+            match &cks[..] {
+                [ck] if ck.len() == table.clustering_key_len => {
+                    (Some(ck.clone()), existing.row(&schema, &key, ck))
+                }
+                _ => return Err(invalid("Some clustering keys are missing")),
+            }
+        };
+        let pk_parts: Vec<Bytes> = comps.clone();
+        let now = now_seconds(ctx.now_micros);
+        let rref = RowRef {
+            pk: &pk_parts,
+            token: key.token,
+            clustering: ck.as_deref(),
+            static_row,
+            row,
+            now,
+        };
+        let static_cond = self.static_only && ck.is_none();
+        let exists = if static_cond {
+            static_row.is_some()
+        } else {
+            row.is_some()
+        };
+
+        let (applied, selection) = match &self.lwt {
+            Lwt::None => return Ok((true, super::ResultSet::default())),
+            Lwt::IfNotExists => (
+                !exists,
+                CompiledSelection::compile(table, &ast::Selection::Star)?,
+            ),
+            Lwt::IfExists => (
+                exists,
+                CompiledSelection::compile(table, &ast::Selection::Star)?,
+            ),
+            Lwt::Conditions(conds) => {
+                let mut ok = true;
+                for (idx, elem, op, value) in conds {
+                    if !self.condition_holds(&rref, *idx, elem.as_ref(), *op, value, ctx)? {
+                        ok = false;
+                    }
+                }
+                let mut seen = Vec::new();
+                let mut items = Vec::new();
+                for (idx, ..) in conds {
+                    if !seen.contains(idx) {
+                        seen.push(*idx);
+                        let c = &table.columns[*idx];
+                        items.push((
+                            Sel::Column(*idx),
+                            super::ColumnSpec {
+                                keyspace: table.keyspace.clone(),
+                                table: table.name.clone(),
+                                name: c.name.clone(),
+                                ty: c.ty.clone(),
+                            },
+                        ));
+                    }
+                }
+                (
+                    ok,
+                    CompiledSelection {
+                        items,
+                        is_aggregate: false,
+                        is_wildcard: false,
+                    },
+                )
+            }
+        };
+        let flag = |b: bool| Some(Bytes::copy_from_slice(&[u8::from(b)]));
+        let mut rs = super::ResultSet {
+            columns: vec![applied_spec(table)],
+            rows: vec![vec![flag(applied)]],
+            paging_state: None,
+        };
+        let has_data = if static_cond {
+            static_row.is_some()
+        } else {
+            row.is_some() || (static_row.is_some() && matches!(self.lwt, Lwt::Conditions(_)))
+        };
+        if !applied && has_data {
+            let values = selection.row(table, &rref)?;
+            rs.columns
+                .extend(selection.items.into_iter().map(|(_, s)| s));
+            rs.rows[0].extend(values);
+        }
+        Ok((applied, rs))
+    }
+
+    fn condition_holds(
+        &self,
+        r: &super::selection::RowRef<'_>,
+        idx: usize,
+        elem: Option<&Term>,
+        op: Operator,
+        value: &Term,
+        ctx: &EvalCtx<'_>,
+    ) -> Result<bool, ErrorResponse> {
+        let table = &*self.table;
+        let col = &table.columns[idx];
+        let whole = r.value(table, idx);
+        let (current, ty): (Option<Bytes>, ColumnType) = match elem {
+            None => (whole, col.ty.clone()),
+            Some(e) => match unfrozen(&col.ty) {
+                ColumnType::List(vt) => {
+                    let i = list_index(e, ctx, &col.name)?;
+                    let items = whole
+                        .as_deref()
+                        .and_then(split_collection)
+                        .unwrap_or_default();
+                    (
+                        usize::try_from(i).ok().and_then(|i| items.get(i).cloned()),
+                        (**vt).clone(),
+                    )
+                }
+                ColumnType::Map(kt, vt) => {
+                    let k = match eval(e, kt, ctx)? {
+                        Evaluated::Value(b) => b,
+                        _ => {
+                            return Err(invalid(format!(
+                                "Invalid null value for map key of {}",
+                                col.name
+                            )))
+                        }
+                    };
+                    let ktype = key_type(kt);
+                    let pairs = whole.as_deref().and_then(split_map).unwrap_or_default();
+                    (
+                        pairs
+                            .into_iter()
+                            .find(|(pk, _)| ktype.compare(pk, &k).is_eq())
+                            .map(|(_, v)| v),
+                        (**vt).clone(),
+                    )
+                }
+                _ => {
+                    return Err(invalid(format!(
+                        "Invalid element access syntax for non-collection column {}",
+                        col.name
+                    )))
+                }
+            },
+        };
+        let kt = key_type(&ty);
+        let eq = |a: &Option<Bytes>, b: &Option<Bytes>| match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => kt.compare(a, b).is_eq(),
+            _ => false,
+        };
+        let one = |t: &Term| -> Result<Option<Bytes>, ErrorResponse> {
+            match eval(t, &ty, ctx)? {
+                Evaluated::Value(b) => Ok(Some(b)),
+                Evaluated::Null => Ok(None),
+                Evaluated::Unset => Err(invalid(format!(
+                    "Invalid 'unset' value in condition on {}",
+                    col.name
+                ))),
+            }
+        };
+        Ok(match op {
+            Operator::In => {
+                let candidates: Vec<Option<Bytes>> = match value {
+                    Term::Tuple(items) | Term::List(items) => {
+                        items.iter().map(one).collect::<Result<_, _>>()?
+                    }
+                    t => match eval(t, &ColumnType::List(Box::new(ty.clone())), ctx)? {
+                        Evaluated::Value(b) => split_collection(&b)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(Some)
+                            .collect(),
+                        _ => {
+                            return Err(invalid(format!(
+                                "Invalid null list in IN condition on {}",
+                                col.name
+                            )))
+                        }
+                    },
+                };
+                candidates.iter().any(|c| eq(&current, c))
+            }
+            Operator::Eq => eq(&current, &one(value)?),
+            Operator::Neq => !eq(&current, &one(value)?),
+            Operator::Lt | Operator::Lte | Operator::Gt | Operator::Gte => {
+                let Some(expected) = one(value)? else {
+                    let sym = match op {
+                        Operator::Lt => "<",
+                        Operator::Lte => "<=",
+                        Operator::Gt => ">",
+                        _ => ">=",
+                    };
+                    return Err(invalid(format!(
+                        "Invalid comparison with null for operator \"{sym}\""
+                    )));
+                };
+                let Some(cur) = current else { return Ok(false) };
+                let o = kt.compare(&cur, &expected);
+                match op {
+                    Operator::Lt => o.is_lt(),
+                    Operator::Lte => o.is_le(),
+                    Operator::Gt => o.is_gt(),
+                    _ => o.is_ge(),
+                }
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "Unsupported operator in IF condition on {}",
+                    col.name
+                )))
+            }
+        })
+    }
 }

@@ -159,7 +159,13 @@ fn invalid(msg: impl Into<String>) -> ErrorResponse {
     ErrorResponse::invalid(msg)
 }
 
-fn set_bound(b: &mut SliceBound, t: &Term, incl: bool, col: &str, start: bool) -> Result<(), ErrorResponse> {
+fn set_bound(
+    b: &mut SliceBound,
+    t: &Term,
+    incl: bool,
+    col: &str,
+    start: bool,
+) -> Result<(), ErrorResponse> {
     if b.is_some() {
         return Err(invalid(format!(
             "More than one restriction was found for the {} bound on {col}",
@@ -191,7 +197,10 @@ impl Restrictions {
 
         let column_idx = |name: &str| -> Result<usize, ErrorResponse> {
             table.column_index(name).ok_or_else(|| {
-                invalid(format!("Undefined column name {name} in table {}.{}", table.keyspace, table.name))
+                invalid(format!(
+                    "Undefined column name {name} in table {}.{}",
+                    table.keyspace, table.name
+                ))
             })
         };
 
@@ -286,8 +295,16 @@ impl Restrictions {
                     }
                 }
                 Relation::Token { columns, op, value } => {
-                    let pk_names: Vec<&str> = table.partition_key().iter().map(|c| c.name.as_str()).collect();
-                    if columns.iter().map(String::as_str).ne(pk_names.iter().copied()) {
+                    let pk_names: Vec<&str> = table
+                        .partition_key()
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect();
+                    if columns
+                        .iter()
+                        .map(String::as_str)
+                        .ne(pk_names.iter().copied())
+                    {
                         return Err(invalid(format!(
                             "The token() function must be applied to all partition key components or none of them"
                         )));
@@ -326,7 +343,12 @@ impl Restrictions {
                         }
                     }
                     let n = columns.len();
-                    let tuple_ty = ColumnType::Tuple(table.clustering_key()[..n].iter().map(|c| c.ty.clone()).collect());
+                    let tuple_ty = ColumnType::Tuple(
+                        table.clustering_key()[..n]
+                            .iter()
+                            .map(|c| c.ty.clone())
+                            .collect(),
+                    );
                     let label = fmt_rel_columns(columns);
                     match op {
                         Operator::Eq | Operator::In => {
@@ -342,13 +364,23 @@ impl Restrictions {
                             let entry = multi_slice.get_or_insert((n, None, None));
                             entry.0 = entry.0.max(n);
                             match op {
-                                Operator::Gt => set_bound(&mut entry.1, value, false, &label, true)?,
-                                Operator::Gte => set_bound(&mut entry.1, value, true, &label, true)?,
-                                Operator::Lt => set_bound(&mut entry.2, value, false, &label, false)?,
+                                Operator::Gt => {
+                                    set_bound(&mut entry.1, value, false, &label, true)?
+                                }
+                                Operator::Gte => {
+                                    set_bound(&mut entry.1, value, true, &label, true)?
+                                }
+                                Operator::Lt => {
+                                    set_bound(&mut entry.2, value, false, &label, false)?
+                                }
                                 _ => set_bound(&mut entry.2, value, true, &label, false)?,
                             }
                         }
-                        _ => return Err(invalid(format!("Unsupported operator in multi-column relation on {label}"))),
+                        _ => {
+                            return Err(invalid(format!(
+                                "Unsupported operator in multi-column relation on {label}"
+                            )))
+                        }
                     }
                 }
                 Relation::IsNotNull { column } => {
@@ -369,7 +401,10 @@ impl Restrictions {
                     "Columns of the partition key cannot be restricted by both token() and = or IN",
                 ));
             }
-            PartitionRestriction::Token { start: token.0, end: token.1 }
+            PartitionRestriction::Token {
+                start: token.0,
+                end: token.1,
+            }
         } else if restricted == npk && !pk_filters {
             PartitionRestriction::Keys(pk.into_iter().map(|v| v.expect("all restricted")).collect())
         } else {
@@ -382,7 +417,12 @@ impl Restrictions {
                             ValueSet::In(ts) => (Operator::In, Term::Tuple(ts)),
                             ValueSet::InMarker(t) => (Operator::In, t),
                         };
-                        filters.push(Filter { column: p, op, value, value_type: table.columns[p].ty.clone() });
+                        filters.push(Filter {
+                            column: p,
+                            op,
+                            value,
+                            value_type: table.columns[p].ty.clone(),
+                        });
                     }
                 }
             }
@@ -433,16 +473,31 @@ impl Restrictions {
                         ValueSet::In(ts) => (Operator::In, Term::Tuple(ts)),
                         ValueSet::InMarker(t) => (Operator::In, t),
                     };
-                    filters.push(Filter { column: idx, op, value, value_type: ty.clone() });
+                    filters.push(Filter {
+                        column: idx,
+                        op,
+                        value,
+                        value_type: ty.clone(),
+                    });
                     pushed = true;
                 }
                 let (lo, hi) = std::mem::take(&mut ck_slice[p]);
                 if let Some((t, incl)) = lo {
-                    filters.push(Filter { column: idx, op: if incl { Operator::Gte } else { Operator::Gt }, value: t, value_type: ty.clone() });
+                    filters.push(Filter {
+                        column: idx,
+                        op: if incl { Operator::Gte } else { Operator::Gt },
+                        value: t,
+                        value_type: ty.clone(),
+                    });
                     pushed = true;
                 }
                 if let Some((t, incl)) = hi {
-                    filters.push(Filter { column: idx, op: if incl { Operator::Lte } else { Operator::Lt }, value: t, value_type: ty.clone() });
+                    filters.push(Filter {
+                        column: idx,
+                        op: if incl { Operator::Lte } else { Operator::Lt },
+                        value: t,
+                        value_type: ty.clone(),
+                    });
                     pushed = true;
                 }
                 if pushed {
@@ -451,11 +506,18 @@ impl Restrictions {
                 }
             }
         }
-        if filters.iter().any(|f| matches!(table.columns[f.column].kind, ColumnKind::Regular | ColumnKind::Static)) {
+        if filters.iter().any(|f| {
+            matches!(
+                table.columns[f.column].kind,
+                ColumnKind::Regular | ColumnKind::Static
+            )
+        }) {
             needs_filtering = true;
         }
-        if matches!(partition, PartitionRestriction::None | PartitionRestriction::Token { .. })
-            && has_clustering_restrictions
+        if matches!(
+            partition,
+            PartitionRestriction::None | PartitionRestriction::Token { .. }
+        ) && has_clustering_restrictions
         {
             needs_filtering = true;
         }
@@ -472,10 +534,22 @@ impl Restrictions {
     /// The first clustering column that a filter (not a slice) restricts,
     /// for Cassandra's "cannot be restricted as preceding column is not
     /// restricted" message.
-    pub fn first_filtered_clustering<'t>(&self, table: &'t TableMetadata) -> Option<(&'t str, &'t str)> {
-        let f = self.filters.iter().find(|f| matches!(table.columns[f.column].kind, ColumnKind::Clustering(_)))?;
-        let ColumnKind::Clustering(p) = table.columns[f.column].kind else { return None };
-        let prev = if p == 0 { "" } else { table.clustering_key()[p - 1].name.as_str() };
+    pub fn first_filtered_clustering<'t>(
+        &self,
+        table: &'t TableMetadata,
+    ) -> Option<(&'t str, &'t str)> {
+        let f = self
+            .filters
+            .iter()
+            .find(|f| matches!(table.columns[f.column].kind, ColumnKind::Clustering(_)))?;
+        let ColumnKind::Clustering(p) = table.columns[f.column].kind else {
+            return None;
+        };
+        let prev = if p == 0 {
+            ""
+        } else {
+            table.clustering_key()[p - 1].name.as_str()
+        };
         Some((table.columns[f.column].name.as_str(), prev))
     }
 
@@ -506,16 +580,25 @@ impl Restrictions {
         Ok(parts)
     }
 
-    fn prefix_values(&self, table: &TableMetadata, ctx: &EvalCtx<'_>) -> Result<Vec<Clustering>, ErrorResponse> {
+    fn prefix_values(
+        &self,
+        table: &TableMetadata,
+        ctx: &EvalCtx<'_>,
+    ) -> Result<Vec<Clustering>, ErrorResponse> {
         let ck = table.clustering_key();
         if let Some((n, vs)) = &self.clustering.multi_eq {
             let tuple_ty = ColumnType::Tuple(ck[..*n].iter().map(|c| c.ty.clone()).collect());
-            let label = ck[..*n].iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(",");
+            let label = ck[..*n]
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
             let tuples = vs.values(&label, &tuple_ty, ctx)?;
             return tuples
                 .iter()
                 .map(|t| {
-                    split_tuple(t, *n).ok_or_else(|| invalid(format!("Invalid tuple value for ({label})")))
+                    split_tuple(t, *n)
+                        .ok_or_else(|| invalid(format!("Invalid tuple value for ({label})")))
                 })
                 .collect();
         }
@@ -545,7 +628,8 @@ impl Restrictions {
                 let Some((t, incl)) = b else { return Ok(None) };
                 match eval(t, &tuple_ty, ctx)? {
                     Evaluated::Value(v) => {
-                        let parts = split_tuple_prefix(&v).ok_or_else(|| invalid("Invalid tuple value"))?;
+                        let parts =
+                            split_tuple_prefix(&v).ok_or_else(|| invalid("Invalid tuple value"))?;
                         Ok(Some((parts, *incl)))
                     }
                     _ => Err(invalid("Invalid null value in multi-column slice")),
@@ -553,8 +637,15 @@ impl Restrictions {
             };
             let lo = eval_tuple(lo)?;
             let hi = eval_tuple(hi)?;
-            let reversed = schema.clustering.first().map(|c| c.reversed).unwrap_or(false);
-            if schema.clustering[..*n].iter().any(|c| c.reversed != reversed) {
+            let reversed = schema
+                .clustering
+                .first()
+                .map(|c| c.reversed)
+                .unwrap_or(false);
+            if schema.clustering[..*n]
+                .iter()
+                .any(|c| c.reversed != reversed)
+            {
                 return Err(invalid(
                     "Multi-column slices over clustering columns of mixed order are not supported",
                 ));
@@ -581,7 +672,10 @@ impl Restrictions {
                 ranges.push(if prefix.is_empty() {
                     ClusteringRange::full()
                 } else {
-                    ClusteringRange { start: Bound::Inclusive(prefix.clone()), end: Bound::Inclusive(prefix) }
+                    ClusteringRange {
+                        start: Bound::Inclusive(prefix.clone()),
+                        end: Bound::Inclusive(prefix),
+                    }
                 });
                 continue;
             };
@@ -590,13 +684,23 @@ impl Restrictions {
                 let Some((t, incl)) = b else { return Ok(None) };
                 match eval(t, &col.ty, ctx)? {
                     Evaluated::Value(v) => Ok(Some((v, *incl))),
-                    Evaluated::Null => Err(invalid(format!("Invalid null value in condition for column {}", col.name))),
-                    Evaluated::Unset => Err(invalid(format!("Invalid unset value for column {}", col.name))),
+                    Evaluated::Null => Err(invalid(format!(
+                        "Invalid null value in condition for column {}",
+                        col.name
+                    ))),
+                    Evaluated::Unset => Err(invalid(format!(
+                        "Invalid unset value for column {}",
+                        col.name
+                    ))),
                 }
             };
             let lo = eval_bound(lo)?;
             let hi = eval_bound(hi)?;
-            let (s, e) = if schema.clustering[*pos].reversed { (hi, lo) } else { (lo, hi) };
+            let (s, e) = if schema.clustering[*pos].reversed {
+                (hi, lo)
+            } else {
+                (lo, hi)
+            };
             let mk = |b: Option<(Bytes, bool)>| -> Bound {
                 match b {
                     None if prefix.is_empty() => Bound::Unbounded,
@@ -604,11 +708,18 @@ impl Restrictions {
                     Some((v, incl)) => {
                         let mut p = prefix.clone();
                         p.push(v);
-                        if incl { Bound::Inclusive(p) } else { Bound::Exclusive(p) }
+                        if incl {
+                            Bound::Inclusive(p)
+                        } else {
+                            Bound::Exclusive(p)
+                        }
                     }
                 }
             };
-            let r = ClusteringRange { start: mk(s), end: mk(e) };
+            let r = ClusteringRange {
+                start: mk(s),
+                end: mk(e),
+            };
             if !schema.range_is_empty(&r) {
                 ranges.push(r);
             }

@@ -14,7 +14,9 @@ use proto::value::ColumnType;
 
 use super::restrictions::{split_collection, Filter, PartitionRestriction, Restrictions};
 use super::selection::{CompiledSelection, RowRef};
-use super::{engine_schema, key_type, now_seconds, partition_key, BindCollector, ColumnSpec, ResultSet};
+use super::{
+    engine_schema, key_type, now_seconds, partition_key, BindCollector, ColumnSpec, ResultSet,
+};
 use crate::cql3::ast::{self, Operator, Term};
 use crate::cql3::eval::{eval, eval_i32, EvalCtx, Evaluated};
 use crate::cql3::values;
@@ -97,7 +99,12 @@ impl PagingState {
             }
             _ => return None,
         };
-        (r.pos == b.len()).then_some(PagingState { key, clustering, remaining, remaining_in_partition })
+        (r.pos == b.len()).then_some(PagingState {
+            key,
+            clustering,
+            remaining,
+            remaining_in_partition,
+        })
     }
 }
 
@@ -131,7 +138,9 @@ impl SelectStatement {
         let restrictions = Restrictions::analyze(&table, &stmt.where_clause, binds)?;
         if restrictions.needs_filtering && !stmt.allow_filtering && !table.is_virtual {
             if let Some((col, prev)) = restrictions.first_filtered_clustering(&table) {
-                if matches!(restrictions.partition, PartitionRestriction::Keys(_)) && !prev.is_empty() {
+                if matches!(restrictions.partition, PartitionRestriction::Keys(_))
+                    && !prev.is_empty()
+                {
                     return Err(invalid(format!(
                         "PRIMARY KEY column \"{col}\" cannot be restricted as preceding column \"{prev}\" is not restricted"
                     )));
@@ -145,7 +154,10 @@ impl SelectStatement {
         if stmt.distinct {
             for (sel, spec) in &selection.items {
                 if let super::selection::Sel::Column(i) = sel {
-                    if !matches!(table.columns[*i].kind, ColumnKind::PartitionKey(_) | ColumnKind::Static) {
+                    if !matches!(
+                        table.columns[*i].kind,
+                        ColumnKind::PartitionKey(_) | ColumnKind::Static
+                    ) {
                         return Err(invalid(format!(
                             "SELECT DISTINCT queries must only request partition key columns and/or static columns (not {})",
                             spec.name
@@ -185,7 +197,9 @@ impl SelectStatement {
             }
             reversed = dir.unwrap_or(false);
             if let PartitionRestriction::Keys(sets) = &restrictions.partition {
-                order_in_memory = sets.iter().any(|s| !matches!(s, super::restrictions::ValueSet::Eq(_)));
+                order_in_memory = sets
+                    .iter()
+                    .any(|s| !matches!(s, super::restrictions::ValueSet::Eq(_)));
             }
         }
         let group_by = stmt.group_by.len();
@@ -194,11 +208,15 @@ impl SelectStatement {
                 return Err(invalid("Group by currently only support groups of columns following their declared order in the PRIMARY KEY"));
             }
             if i >= table.partition_key_len + table.clustering_key_len {
-                return Err(invalid(format!("Group by is only supported on primary key columns, got {name}")));
+                return Err(invalid(format!(
+                    "Group by is only supported on primary key columns, got {name}"
+                )));
             }
         }
         if group_by > 0 && group_by < table.partition_key_len {
-            return Err(invalid("Group by is not supported on only a part of the partition key"));
+            return Err(invalid(
+                "Group by is not supported on only a part of the partition key",
+            ));
         }
         if let Some(t) = &stmt.limit {
             binds.note(t, "[limit]", &ColumnType::Int);
@@ -238,7 +256,9 @@ impl SelectStatement {
     /// Bind marker indexes of the partition key columns, when every one of
     /// them is bound by a plain `pk = ?` (for token-aware drivers).
     pub fn pk_bind_indexes(&self) -> Vec<u16> {
-        let PartitionRestriction::Keys(sets) = &self.restrictions.partition else { return Vec::new() };
+        let PartitionRestriction::Keys(sets) = &self.restrictions.partition else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for s in sets {
             match s {
@@ -249,7 +269,11 @@ impl SelectStatement {
         out
     }
 
-    pub async fn execute(&self, proxy: &StorageProxy, opts: &SelectOptions<'_>) -> Result<ResultSet, ErrorResponse> {
+    pub async fn execute(
+        &self,
+        proxy: &StorageProxy,
+        opts: &SelectOptions<'_>,
+    ) -> Result<ResultSet, ErrorResponse> {
         let limit = match &self.limit {
             Some(t) => match eval_i32(t, &opts.ctx, "limit")? {
                 Some(l) if l <= 0 => return Err(invalid("LIMIT must be strictly positive")),
@@ -259,13 +283,19 @@ impl SelectStatement {
         };
         let ppl = match &self.per_partition_limit {
             Some(t) => match eval_i32(t, &opts.ctx, "per partition limit")? {
-                Some(l) if l <= 0 => return Err(invalid("PER PARTITION LIMIT must be strictly positive")),
+                Some(l) if l <= 0 => {
+                    return Err(invalid("PER PARTITION LIMIT must be strictly positive"))
+                }
                 l => l,
             },
             None => None,
         };
         let aggregate = self.selection.is_aggregate || self.group_by > 0;
-        let mut page_size = if aggregate || self.order_in_memory { None } else { opts.page_size };
+        let mut page_size = if aggregate || self.order_in_memory {
+            None
+        } else {
+            opts.page_size
+        };
         if self.order_in_memory && opts.page_size.is_some() {
             if let PartitionRestriction::Keys(_) = &self.restrictions.partition {
                 let keys = self.restrictions.partition_keys(&self.table, &opts.ctx)?;
@@ -276,25 +306,44 @@ impl SelectStatement {
             page_size = None;
         }
         let state = match opts.paging_state {
-            Some(b) if !b.is_empty() => Some(PagingState::decode(b).ok_or_else(|| ErrorResponse::protocol("Invalid value for the paging state"))?),
+            Some(b) if !b.is_empty() => Some(
+                PagingState::decode(b)
+                    .ok_or_else(|| ErrorResponse::protocol("Invalid value for the paging state"))?,
+            ),
             _ => None,
         };
         let mut out = Collector {
             stmt: self,
             rows: Vec::new(),
             sort_keys: Vec::new(),
-            remaining: state.as_ref().map(|s| s.remaining).unwrap_or(limit.unwrap_or(i32::MAX)),
-            page_left: page_size.map(|p| p.min(i32::MAX as usize) as i32).unwrap_or(i32::MAX),
+            remaining: state
+                .as_ref()
+                .map(|s| s.remaining)
+                .unwrap_or(limit.unwrap_or(i32::MAX)),
+            page_left: page_size
+                .map(|p| p.min(i32::MAX as usize) as i32)
+                .unwrap_or(i32::MAX),
             ppl,
             ppl_limit: ppl,
             last: None,
-            agg: if aggregate { Some(self.selection.new_aggregates()) } else { None },
+            agg: if aggregate {
+                Some(self.selection.new_aggregates())
+            } else {
+                None
+            },
             group_key: None,
             now: now_seconds(opts.ctx.now_micros),
             ctx: &opts.ctx,
         };
-        let ranges = self.restrictions.clustering_ranges(&self.table, &self.engine, &opts.ctx)?;
-        let cmd_base = ReadCommand { ranges, reversed: self.reversed, row_limit: None, now: out.now };
+        let ranges = self
+            .restrictions
+            .clustering_ranges(&self.table, &self.engine, &opts.ctx)?;
+        let cmd_base = ReadCommand {
+            ranges,
+            reversed: self.reversed,
+            row_limit: None,
+            now: out.now,
+        };
 
         let mut exhausted = true;
         if self.table.is_virtual {
@@ -357,13 +406,16 @@ impl SelectStatement {
                         let mut cmd = cmd_base.clone();
                         if i == start {
                             if let Some(c) = &resume {
-                                cmd.ranges = resume_ranges(&self.engine, &cmd.ranges, c, self.reversed);
+                                cmd.ranges =
+                                    resume_ranges(&self.engine, &cmd.ranges, c, self.reversed);
                             }
                         } else {
                             out.ppl = ppl;
                         }
                         cmd.row_limit = out.row_limit();
-                        let p = proxy.read_partition(&ks, &self.table, key, &cmd, opts.consistency).await?;
+                        let p = proxy
+                            .read_partition(&ks, &self.table, key, &cmd, opts.consistency)
+                            .await?;
                         if let Some(p) = p {
                             if !out.partition(&p)? {
                                 exhausted = false;
@@ -377,15 +429,25 @@ impl SelectStatement {
                     let mut resumed_done = false;
                     if let Some(s) = &state {
                         let token = crate::dht::murmur3::murmur3_token(&s.key);
-                        range.start = ScanBound::Key { token, key: s.key.clone(), inclusive: false };
+                        range.start = ScanBound::Key {
+                            token,
+                            key: s.key.clone(),
+                            inclusive: false,
+                        };
                         if let Some(c) = &s.clustering {
                             // Finish the partition the last page stopped in.
                             out.ppl = ppl.map(|_| s.remaining_in_partition);
                             let mut cmd = cmd_base.clone();
                             cmd.ranges = resume_ranges(&self.engine, &cmd.ranges, c, self.reversed);
                             cmd.row_limit = out.row_limit();
-                            let key = PartitionKey { token, key: s.key.clone() };
-                            if let Some(mut p) = proxy.read_partition(&ks, &self.table, &key, &cmd, opts.consistency).await? {
+                            let key = PartitionKey {
+                                token,
+                                key: s.key.clone(),
+                            };
+                            if let Some(mut p) = proxy
+                                .read_partition(&ks, &self.table, &key, &cmd, opts.consistency)
+                                .await?
+                            {
                                 if p.rows.is_empty() {
                                     p.static_row = None;
                                 }
@@ -405,11 +467,21 @@ impl SelectStatement {
                         }
                         let batch = 128usize.min(out.page_left.max(1) as usize + 1);
                         let mut cmd = cmd_base.clone();
-                        cmd.row_limit = if self.restrictions.filters.is_empty() && !aggregate { out.row_limit_no_ppl() } else { None };
-                        let parts = proxy.scan(&ks, &self.table, &range, &cmd, batch, opts.consistency).await?;
+                        cmd.row_limit = if self.restrictions.filters.is_empty() && !aggregate {
+                            out.row_limit_no_ppl()
+                        } else {
+                            None
+                        };
+                        let parts = proxy
+                            .scan(&ks, &self.table, &range, &cmd, batch, opts.consistency)
+                            .await?;
                         let n = parts.len();
                         for p in parts {
-                            range.start = ScanBound::Key { token: p.key.token, key: p.key.key.clone(), inclusive: false };
+                            range.start = ScanBound::Key {
+                                token: p.key.token,
+                                key: p.key.key.clone(),
+                                inclusive: false,
+                            };
                             out.ppl = ppl;
                             if !out.partition(&p)? {
                                 exhausted = false;
@@ -433,7 +505,10 @@ impl SelectStatement {
         let tok = |b: &Option<(Term, bool)>| -> Result<Option<(i64, bool)>, ErrorResponse> {
             let Some((t, incl)) = b else { return Ok(None) };
             match eval(t, &ColumnType::BigInt, ctx)? {
-                Evaluated::Value(v) if v.len() == 8 => Ok(Some((i64::from_be_bytes(v[..].try_into().unwrap_or([0; 8])), *incl))),
+                Evaluated::Value(v) if v.len() == 8 => Ok(Some((
+                    i64::from_be_bytes(v[..].try_into().unwrap_or([0; 8])),
+                    *incl,
+                ))),
                 _ => Err(invalid("Invalid token value")),
             }
         };
@@ -442,17 +517,24 @@ impl SelectStatement {
         Ok(TokenRange {
             start: match s {
                 None => ScanBound::Unbounded,
-                Some((t, inclusive)) => ScanBound::Token { token: t, inclusive },
+                Some((t, inclusive)) => ScanBound::Token {
+                    token: t,
+                    inclusive,
+                },
             },
             end: match e {
                 None => ScanBound::Unbounded,
-                Some((t, inclusive)) => ScanBound::Token { token: t, inclusive },
+                Some((t, inclusive)) => ScanBound::Token {
+                    token: t,
+                    inclusive,
+                },
             },
         })
     }
 
     fn slice_virtual(&self, mut p: PartitionUpdate, cmd: &ReadCommand) -> PartitionUpdate {
-        p.rows.retain(|(c, _)| cmd.ranges.iter().any(|r| self.engine.range_contains(r, c)));
+        p.rows
+            .retain(|(c, _)| cmd.ranges.iter().any(|r| self.engine.range_contains(r, c)));
         if cmd.reversed {
             p.rows.reverse();
         }
@@ -461,7 +543,12 @@ impl SelectStatement {
 }
 
 /// Narrows `ranges` to what comes after clustering `after` in query order.
-fn resume_ranges(schema: &TableSchema, ranges: &[ClusteringRange], after: &Clustering, reversed: bool) -> Vec<ClusteringRange> {
+fn resume_ranges(
+    schema: &TableSchema,
+    ranges: &[ClusteringRange],
+    after: &Clustering,
+    reversed: bool,
+) -> Vec<ClusteringRange> {
     let mut out = Vec::new();
     for r in ranges {
         let mut r = r.clone();
@@ -539,7 +626,14 @@ impl Collector<'_, '_> {
             let show = self.stmt.distinct
                 || (p.static_row.is_some() && !self.stmt.restrictions.has_clustering_restrictions);
             if show && !(self.stmt.distinct && p.rows.is_empty() && p.static_row.is_none()) {
-                let r = RowRef { pk: &pk_parts, token: p.key.token, clustering: None, static_row: p.static_row.as_ref(), row: None, now: self.now };
+                let r = RowRef {
+                    pk: &pk_parts,
+                    token: p.key.token,
+                    clustering: None,
+                    static_row: p.static_row.as_ref(),
+                    row: None,
+                    now: self.now,
+                };
                 if self.matches(&r)? {
                     self.emit(&r, &p.key, None)?;
                 }
@@ -550,7 +644,14 @@ impl Collector<'_, '_> {
             if self.full() || self.ppl.is_some_and(|l| l <= 0) {
                 break;
             }
-            let r = RowRef { pk: &pk_parts, token: p.key.token, clustering: Some(ck), static_row: p.static_row.as_ref(), row: Some(row), now: self.now };
+            let r = RowRef {
+                pk: &pk_parts,
+                token: p.key.token,
+                clustering: Some(ck),
+                static_row: p.static_row.as_ref(),
+                row: Some(row),
+                now: self.now,
+            };
             if !self.matches(&r)? {
                 continue;
             }
@@ -570,11 +671,18 @@ impl Collector<'_, '_> {
         Ok(!self.full())
     }
 
-    fn emit(&mut self, r: &RowRef<'_>, key: &PartitionKey, ck: Option<&Clustering>) -> Result<(), ErrorResponse> {
+    fn emit(
+        &mut self,
+        r: &RowRef<'_>,
+        key: &PartitionKey,
+        ck: Option<&Clustering>,
+    ) -> Result<(), ErrorResponse> {
         let table = &*self.stmt.table;
         if let Some(states) = &mut self.agg {
             if self.stmt.group_by > 0 {
-                let gk: Vec<Bytes> = (0..self.stmt.group_by).filter_map(|i| r.value(table, i)).collect();
+                let gk: Vec<Bytes> = (0..self.stmt.group_by)
+                    .filter_map(|i| r.value(table, i))
+                    .collect();
                 if self.group_key.as_ref().is_some_and(|g| *g != gk) {
                     let done = std::mem::replace(states, self.stmt.selection.new_aggregates());
                     let row = self.stmt.selection.finish_aggregates(done)?;
@@ -587,7 +695,11 @@ impl Collector<'_, '_> {
             return self.stmt.selection.accumulate(table, r, states);
         }
         let row = self.stmt.selection.row(table, r)?;
-        let row = if self.stmt.json { vec![Some(self.json_row(&row)?)] } else { row };
+        let row = if self.stmt.json {
+            vec![Some(self.json_row(&row)?)]
+        } else {
+            row
+        };
         self.rows.push(row);
         if self.stmt.order_in_memory {
             self.sort_keys.push(ck.cloned().unwrap_or_default());
@@ -604,16 +716,26 @@ impl Collector<'_, '_> {
             if i > 0 {
                 s.push_str(", ");
             }
-            let name = if spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            let name = if spec
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
                 spec.name.clone()
             } else {
                 format!("\"{}\"", spec.name.replace('"', "\"\""))
             };
-            s.push_str(&values::to_json(Some(&proto::value::CqlValue::Text(name)), &ColumnType::Text));
+            s.push_str(&values::to_json(
+                Some(&proto::value::CqlValue::Text(name)),
+                &ColumnType::Text,
+            ));
             s.push_str(": ");
             let value = match v {
                 None => None,
-                Some(b) => Some(proto::value::deserialize(&spec.ty, b).map_err(|e| ErrorResponse::server(e.to_string()))?),
+                Some(b) => Some(
+                    proto::value::deserialize(&spec.ty, b)
+                        .map_err(|e| ErrorResponse::server(e.to_string()))?,
+                ),
             };
             s.push_str(&values::to_json(value.as_ref(), &spec.ty));
         }
@@ -639,14 +761,22 @@ impl Collector<'_, '_> {
             match eval(t, &f.value_type, self.ctx)? {
                 Evaluated::Value(b) => Ok(Some(b)),
                 Evaluated::Null => Ok(None),
-                Evaluated::Unset => Err(invalid(format!("Invalid unset value for column {}", col.name))),
+                Evaluated::Unset => Err(invalid(format!(
+                    "Invalid unset value for column {}",
+                    col.name
+                ))),
             }
         };
         Ok(match f.op {
             Operator::In => {
-                let Some(actual) = actual else { return Ok(false) };
+                let Some(actual) = actual else {
+                    return Ok(false);
+                };
                 let candidates: Vec<Bytes> = match &f.value {
-                    Term::Tuple(items) | Term::List(items) => items.iter().filter_map(|t| eval_one(t).transpose()).collect::<Result<_, _>>()?,
+                    Term::Tuple(items) | Term::List(items) => items
+                        .iter()
+                        .filter_map(|t| eval_one(t).transpose())
+                        .collect::<Result<_, _>>()?,
                     t => {
                         let list_ty = ColumnType::List(Box::new(f.value_type.clone()));
                         match eval(t, &list_ty, self.ctx)? {
@@ -658,17 +788,27 @@ impl Collector<'_, '_> {
                 candidates.iter().any(|c| kt.compare(c, &actual).is_eq())
             }
             Operator::Contains | Operator::ContainsKey => {
-                let Some(actual) = actual else { return Ok(false) };
-                let Some(needle) = eval_one(&f.value)? else { return Ok(false) };
-                let Some(items) = split_collection(&actual) else { return Ok(false) };
-                let is_map = matches!(super::unfrozen(&col.ty), ColumnType::Map(_, _));
-                let candidates: Vec<&Bytes> = if is_map {
-                    let skip = if f.op == Operator::ContainsKey { 0 } else { 1 };
-                    items.iter().skip(skip).step_by(2).collect()
-                } else {
-                    items.iter().collect()
+                let Some(actual) = actual else {
+                    return Ok(false);
                 };
-                // split_collection reads [n][len][bytes]...; for maps n counts pairs.
+                let Some(needle) = eval_one(&f.value)? else {
+                    return Ok(false);
+                };
+                let is_map = matches!(super::unfrozen(&col.ty), ColumnType::Map(_, _));
+                let candidates: Vec<Bytes> = if is_map {
+                    let Some(pairs) = super::modification::split_map(&actual) else {
+                        return Ok(false);
+                    };
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| if f.op == Operator::ContainsKey { k } else { v })
+                        .collect()
+                } else {
+                    let Some(items) = split_collection(&actual) else {
+                        return Ok(false);
+                    };
+                    items
+                };
                 candidates.iter().any(|c| kt.compare(c, &needle).is_eq())
             }
             op => {
@@ -702,9 +842,14 @@ impl Collector<'_, '_> {
             let schema = &self.stmt.engine;
             idx.sort_by(|a, b| {
                 let o = schema.compare_clustering(&self.sort_keys[*a], &self.sort_keys[*b]);
-                if self.stmt.reversed { o.reverse() } else { o }
+                if self.stmt.reversed {
+                    o.reverse()
+                } else {
+                    o
+                }
             });
-            let mut rows: Vec<Option<Vec<Option<Bytes>>>> = self.rows.into_iter().map(Some).collect();
+            let mut rows: Vec<Option<Vec<Option<Bytes>>>> =
+                self.rows.into_iter().map(Some).collect();
             self.rows = idx.into_iter().filter_map(|i| rows[i].take()).collect();
         }
         let paging_state = if !exhausted && self.remaining > 0 && self.page_left <= 0 {
@@ -720,7 +865,11 @@ impl Collector<'_, '_> {
         } else {
             None
         };
-        Ok(ResultSet { columns: self.stmt.result_columns.clone(), rows: self.rows, paging_state })
+        Ok(ResultSet {
+            columns: self.stmt.result_columns.clone(),
+            rows: self.rows,
+            paging_state,
+        })
     }
 }
 
@@ -730,7 +879,10 @@ pub fn split_pk(table: &TableMetadata, key: &Bytes) -> Vec<Bytes> {
         return vec![key.clone()];
     }
     match crate::dht::murmur3::split_partition_key(key, table.partition_key_len) {
-        Some(parts) => parts.into_iter().map(|p| Bytes::copy_from_slice(p)).collect(),
+        Some(parts) => parts
+            .into_iter()
+            .map(|p| Bytes::copy_from_slice(p))
+            .collect(),
         None => vec![key.clone()],
     }
 }

@@ -63,9 +63,15 @@ impl RowRef<'_> {
 /// Serialises the live cells of a non-frozen collection or UDT as its
 /// frozen value.
 pub fn serialize_complex(ty: &ColumnType, cells: &[(Bytes, Cell)]) -> Option<Bytes> {
-    let live: Vec<&(Bytes, Cell)> = cells.iter().filter(|(_, c)| c.value.is_some()).collect();
+    let mut live: Vec<&(Bytes, Cell)> = cells.iter().filter(|(_, c)| c.value.is_some()).collect();
     if live.is_empty() {
         return None;
+    }
+    // The engine keeps paths in byte order; sets and maps are ordered by
+    // their element (key) type, as Cassandra returns them.
+    if let ColumnType::Set(e) | ColumnType::Map(e, _) = ty {
+        let kt = super::key_type(e);
+        live.sort_by(|a, b| kt.compare(&a.0, &b.0));
     }
     let mut out = Vec::new();
     let push = |out: &mut Vec<u8>, b: &[u8]| {
@@ -124,7 +130,11 @@ pub enum Sel {
     Ttl(usize),
     Token,
     ToJson(Box<Sel>, ColumnType),
-    Function { name: String, args: Vec<Sel>, arg_types: Vec<ColumnType> },
+    Function {
+        name: String,
+        args: Vec<Sel>,
+        arg_types: Vec<ColumnType>,
+    },
     Cast(Box<Sel>, ColumnType, ColumnType),
     Field(Box<Sel>, usize),
     Literal(Option<Bytes>),
@@ -172,12 +182,23 @@ impl CompiledSelection {
             out.push((sel, spec(item.alias.clone().unwrap_or(name), ty)));
         }
         let is_aggregate = out.iter().any(|(s, _)| matches!(s, Sel::Aggregate(..)));
-        Ok(CompiledSelection { items: out, is_aggregate, is_wildcard: false })
+        Ok(CompiledSelection {
+            items: out,
+            is_aggregate,
+            is_wildcard: false,
+        })
     }
 
     /// Evaluates every non-aggregate item for a row.
-    pub fn row(&self, table: &TableMetadata, r: &RowRef<'_>) -> Result<Vec<Option<Bytes>>, ErrorResponse> {
-        self.items.iter().map(|(s, _)| eval_sel(table, s, r)).collect()
+    pub fn row(
+        &self,
+        table: &TableMetadata,
+        r: &RowRef<'_>,
+    ) -> Result<Vec<Option<Bytes>>, ErrorResponse> {
+        self.items
+            .iter()
+            .map(|(s, _)| eval_sel(table, s, r))
+            .collect()
     }
 
     pub fn new_aggregates(&self) -> Vec<AggState> {
@@ -185,7 +206,12 @@ impl CompiledSelection {
     }
 
     /// Feeds one row into the aggregate states.
-    pub fn accumulate(&self, table: &TableMetadata, r: &RowRef<'_>, states: &mut [AggState]) -> Result<(), ErrorResponse> {
+    pub fn accumulate(
+        &self,
+        table: &TableMetadata,
+        r: &RowRef<'_>,
+        states: &mut [AggState],
+    ) -> Result<(), ErrorResponse> {
         for ((sel, _), st) in self.items.iter().zip(states.iter_mut()) {
             match sel {
                 Sel::Aggregate(kind, arg, ty) => {
@@ -206,7 +232,10 @@ impl CompiledSelection {
         Ok(())
     }
 
-    pub fn finish_aggregates(&self, states: Vec<AggState>) -> Result<Vec<Option<Bytes>>, ErrorResponse> {
+    pub fn finish_aggregates(
+        &self,
+        states: Vec<AggState>,
+    ) -> Result<Vec<Option<Bytes>>, ErrorResponse> {
         self.items
             .iter()
             .zip(states)
@@ -225,18 +254,35 @@ fn selector_name(s: &Selector) -> String {
         Selector::Ttl(c) => format!("ttl({c})"),
         Selector::CountStar => "count".to_string(),
         Selector::Function { name, args } => {
-            format!("system.{name}({})", args.iter().map(selector_name).collect::<Vec<_>>().join(", "))
+            format!(
+                "system.{name}({})",
+                args.iter()
+                    .map(selector_name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
-        Selector::Cast { selector, ty } => format!("cast({} as {})", selector_name(selector), cql_type_name(&crate::cql3::values::cql_type_to_column_type(ty).unwrap_or(ColumnType::Blob))),
+        Selector::Cast { selector, ty } => format!(
+            "cast({} as {})",
+            selector_name(selector),
+            cql_type_name(
+                &crate::cql3::values::cql_type_to_column_type(ty).unwrap_or(ColumnType::Blob)
+            )
+        ),
         Selector::Field { selector, field } => format!("{}.{field}", selector_name(selector)),
         Selector::Term(_) => "literal".to_string(),
     }
 }
 
-fn compile_selector(table: &TableMetadata, s: &Selector) -> Result<(Sel, String, ColumnType), ErrorResponse> {
+fn compile_selector(
+    table: &TableMetadata,
+    s: &Selector,
+) -> Result<(Sel, String, ColumnType), ErrorResponse> {
     let name = selector_name(s);
     let column = |c: &str| -> Result<usize, ErrorResponse> {
-        table.column_index(c).ok_or_else(|| invalid(format!("Undefined column name {c} in selection clause")))
+        table
+            .column_index(c)
+            .ok_or_else(|| invalid(format!("Undefined column name {c} in selection clause")))
     };
     Ok(match s {
         Selector::Column(c) => {
@@ -246,12 +292,21 @@ fn compile_selector(table: &TableMetadata, s: &Selector) -> Result<(Sel, String,
         Selector::WriteTime(c) | Selector::Ttl(c) => {
             let i = column(c)?;
             let col = &table.columns[i];
-            let f = if matches!(s, Selector::WriteTime(_)) { "writetime" } else { "ttl" };
+            let f = if matches!(s, Selector::WriteTime(_)) {
+                "writetime"
+            } else {
+                "ttl"
+            };
             if !matches!(col.kind, ColumnKind::Regular | ColumnKind::Static) {
-                return Err(invalid(format!("Cannot use selection function {f} on PRIMARY KEY part {c}")));
+                return Err(invalid(format!(
+                    "Cannot use selection function {f} on PRIMARY KEY part {c}"
+                )));
             }
             if is_multi_cell(&col.ty) {
-                return Err(invalid(format!("Cannot use selection function {f} on non-frozen {}", type_kind(&col.ty))));
+                return Err(invalid(format!(
+                    "Cannot use selection function {f} on non-frozen {}",
+                    type_kind(&col.ty)
+                )));
             }
             if matches!(s, Selector::WriteTime(_)) {
                 (Sel::WriteTime(i), name, ColumnType::BigInt)
@@ -259,61 +314,84 @@ fn compile_selector(table: &TableMetadata, s: &Selector) -> Result<(Sel, String,
                 (Sel::Ttl(i), name, ColumnType::Int)
             }
         }
-        Selector::CountStar => (Sel::Aggregate(AggKind::CountRows, None, ColumnType::BigInt), name, ColumnType::BigInt),
-        Selector::Function { name: fname, args } => {
-            match (fname.as_str(), args.len()) {
-                ("token", _) => {
-                    let pk: Vec<&str> = table.partition_key().iter().map(|c| c.name.as_str()).collect();
-                    let given: Vec<String> = args
-                        .iter()
-                        .map(|a| match a {
-                            Selector::Column(c) => Ok(c.clone()),
-                            _ => Err(invalid("Invalid argument for token()")),
-                        })
-                        .collect::<Result<_, _>>()?;
-                    if given.iter().map(String::as_str).ne(pk.iter().copied()) {
-                        return Err(invalid(format!(
-                            "Invalid arguments for token(): the partition key is ({})",
-                            pk.join(", ")
-                        )));
-                    }
-                    (Sel::Token, name, ColumnType::BigInt)
+        Selector::CountStar => (
+            Sel::Aggregate(AggKind::CountRows, None, ColumnType::BigInt),
+            name,
+            ColumnType::BigInt,
+        ),
+        Selector::Function { name: fname, args } => match (fname.as_str(), args.len()) {
+            ("token", _) => {
+                let pk: Vec<&str> = table
+                    .partition_key()
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
+                let given: Vec<String> = args
+                    .iter()
+                    .map(|a| match a {
+                        Selector::Column(c) => Ok(c.clone()),
+                        _ => Err(invalid("Invalid argument for token()")),
+                    })
+                    .collect::<Result<_, _>>()?;
+                if given.iter().map(String::as_str).ne(pk.iter().copied()) {
+                    return Err(invalid(format!(
+                        "Invalid arguments for token(): the partition key is ({})",
+                        pk.join(", ")
+                    )));
                 }
-                ("count", 1) if matches!(&args[0], Selector::Term(_)) => {
-                    (Sel::Aggregate(AggKind::CountRows, None, ColumnType::BigInt), name, ColumnType::BigInt)
-                }
-                ("count" | "min" | "max" | "sum" | "avg", 1) => {
-                    let (arg, _, aty) = compile_selector(table, &args[0])?;
-                    let kind = match fname.as_str() {
-                        "count" => AggKind::Count,
-                        "min" => AggKind::Min,
-                        "max" => AggKind::Max,
-                        "sum" => AggKind::Sum,
-                        _ => AggKind::Avg,
-                    };
-                    let rty = if kind == AggKind::Count { ColumnType::BigInt } else { aty.clone() };
-                    if matches!(kind, AggKind::Sum | AggKind::Avg) && numeric_kind(&aty).is_none() {
-                        return Err(invalid(format!("Invalid call to function {fname}: argument of type {} is not numeric", cql_type_name(&aty))));
-                    }
-                    (Sel::Aggregate(kind, Some(Box::new(arg)), aty), name, rty)
-                }
-                ("tojson", 1) => {
-                    let (arg, _, aty) = compile_selector(table, &args[0])?;
-                    (Sel::ToJson(Box::new(arg), aty), name, ColumnType::Text)
-                }
-                _ => {
-                    let mut compiled = Vec::new();
-                    let mut types = Vec::new();
-                    for a in args {
-                        let (sel, _, ty) = compile_selector(table, a)?;
-                        compiled.push(sel);
-                        types.push(ty);
-                    }
-                    let ret = functions::return_type(fname, &types).map_err(invalid)?;
-                    (Sel::Function { name: fname.clone(), args: compiled, arg_types: types }, name, ret)
-                }
+                (Sel::Token, name, ColumnType::BigInt)
             }
-        }
+            ("count", 1) if matches!(&args[0], Selector::Term(_)) => (
+                Sel::Aggregate(AggKind::CountRows, None, ColumnType::BigInt),
+                name,
+                ColumnType::BigInt,
+            ),
+            ("count" | "min" | "max" | "sum" | "avg", 1) => {
+                let (arg, _, aty) = compile_selector(table, &args[0])?;
+                let kind = match fname.as_str() {
+                    "count" => AggKind::Count,
+                    "min" => AggKind::Min,
+                    "max" => AggKind::Max,
+                    "sum" => AggKind::Sum,
+                    _ => AggKind::Avg,
+                };
+                let rty = if kind == AggKind::Count {
+                    ColumnType::BigInt
+                } else {
+                    aty.clone()
+                };
+                if matches!(kind, AggKind::Sum | AggKind::Avg) && numeric_kind(&aty).is_none() {
+                    return Err(invalid(format!(
+                        "Invalid call to function {fname}: argument of type {} is not numeric",
+                        cql_type_name(&aty)
+                    )));
+                }
+                (Sel::Aggregate(kind, Some(Box::new(arg)), aty), name, rty)
+            }
+            ("tojson", 1) => {
+                let (arg, _, aty) = compile_selector(table, &args[0])?;
+                (Sel::ToJson(Box::new(arg), aty), name, ColumnType::Text)
+            }
+            _ => {
+                let mut compiled = Vec::new();
+                let mut types = Vec::new();
+                for a in args {
+                    let (sel, _, ty) = compile_selector(table, a)?;
+                    compiled.push(sel);
+                    types.push(ty);
+                }
+                let ret = functions::return_type(fname, &types).map_err(invalid)?;
+                (
+                    Sel::Function {
+                        name: fname.clone(),
+                        args: compiled,
+                        arg_types: types,
+                    },
+                    name,
+                    ret,
+                )
+            }
+        },
         Selector::Cast { selector, ty } => {
             let (inner, _, from) = compile_selector(table, selector)?;
             let to = match ty {
@@ -325,22 +403,42 @@ fn compile_selector(table: &TableMetadata, s: &Selector) -> Result<(Sel, String,
         Selector::Field { selector, field } => {
             let (inner, _, ty) = compile_selector(table, selector)?;
             let ColumnType::Udt { fields, .. } = unfrozen(&ty) else {
-                return Err(invalid(format!("Invalid field selection: {} is not a user type", selector_name(selector))));
+                return Err(invalid(format!(
+                    "Invalid field selection: {} is not a user type",
+                    selector_name(selector)
+                )));
             };
             let Some(i) = fields.iter().position(|(n, _)| n == field) else {
-                return Err(invalid(format!("{} of type {} has no field {field}", selector_name(selector), cql_type_name(&ty))));
+                return Err(invalid(format!(
+                    "{} of type {} has no field {field}",
+                    selector_name(selector),
+                    cql_type_name(&ty)
+                )));
             };
             let fty = fields[i].1.clone();
             (Sel::Field(Box::new(inner), i), name, fty)
         }
         Selector::Term(t) => {
-            let ctx = crate::cql3::eval::EvalCtx { values: &[], now_micros: 0 };
+            let ctx = crate::cql3::eval::EvalCtx {
+                values: &[],
+                now_micros: 0,
+            };
             let ty = match t {
-                crate::cql3::ast::Term::Literal(crate::cql3::ast::Literal::Integer(_)) => ColumnType::Int,
-                crate::cql3::ast::Term::Literal(crate::cql3::ast::Literal::Float(_)) => ColumnType::Double,
-                crate::cql3::ast::Term::Literal(crate::cql3::ast::Literal::Boolean(_)) => ColumnType::Boolean,
-                crate::cql3::ast::Term::Literal(crate::cql3::ast::Literal::Uuid(_)) => ColumnType::Uuid,
-                crate::cql3::ast::Term::Literal(crate::cql3::ast::Literal::Blob(_)) => ColumnType::Blob,
+                crate::cql3::ast::Term::Literal(crate::cql3::ast::Literal::Integer(_)) => {
+                    ColumnType::Int
+                }
+                crate::cql3::ast::Term::Literal(crate::cql3::ast::Literal::Float(_)) => {
+                    ColumnType::Double
+                }
+                crate::cql3::ast::Term::Literal(crate::cql3::ast::Literal::Boolean(_)) => {
+                    ColumnType::Boolean
+                }
+                crate::cql3::ast::Term::Literal(crate::cql3::ast::Literal::Uuid(_)) => {
+                    ColumnType::Uuid
+                }
+                crate::cql3::ast::Term::Literal(crate::cql3::ast::Literal::Blob(_)) => {
+                    ColumnType::Blob
+                }
                 _ => ColumnType::Text,
             };
             let v = crate::cql3::eval::eval(t, &ty, &ctx)?.into_value();
@@ -357,21 +455,35 @@ fn type_kind(ty: &ColumnType) -> &'static str {
     }
 }
 
-fn eval_sel(table: &TableMetadata, s: &Sel, r: &RowRef<'_>) -> Result<Option<Bytes>, ErrorResponse> {
+fn eval_sel(
+    table: &TableMetadata,
+    s: &Sel,
+    r: &RowRef<'_>,
+) -> Result<Option<Bytes>, ErrorResponse> {
     Ok(match s {
         Sel::Column(i) => r.value(table, *i),
-        Sel::WriteTime(i) => r.simple_cell(table, *i).map(|c| Bytes::copy_from_slice(&c.timestamp.to_be_bytes())),
+        Sel::WriteTime(i) => r
+            .simple_cell(table, *i)
+            .map(|c| Bytes::copy_from_slice(&c.timestamp.to_be_bytes())),
         Sel::Ttl(i) => r.simple_cell(table, *i).and_then(|c| {
-            (c.ttl > 0).then(|| Bytes::copy_from_slice(&(c.expiry.saturating_sub(r.now)).max(1).to_be_bytes()))
+            (c.ttl > 0).then(|| {
+                Bytes::copy_from_slice(&(c.expiry.saturating_sub(r.now)).max(1).to_be_bytes())
+            })
         }),
         Sel::Token => Some(Bytes::copy_from_slice(&r.token.to_be_bytes())),
         Sel::Literal(v) => v.clone(),
         Sel::ToJson(inner, ty) => {
             let v = eval_sel(table, inner, r)?;
             let value = decode(ty, v.as_deref())?;
-            Some(Bytes::from(values::to_json(value.as_ref(), ty).into_bytes()))
+            Some(Bytes::from(
+                values::to_json(value.as_ref(), ty).into_bytes(),
+            ))
         }
-        Sel::Function { name, args, arg_types } => {
+        Sel::Function {
+            name,
+            args,
+            arg_types,
+        } => {
             let mut vals = Vec::with_capacity(args.len());
             for (a, t) in args.iter().zip(arg_types) {
                 let v = eval_sel(table, a, r)?;
@@ -386,17 +498,26 @@ fn eval_sel(table: &TableMetadata, s: &Sel, r: &RowRef<'_>) -> Result<Option<Byt
         }
         Sel::Cast(inner, from, to) => {
             let v = eval_sel(table, inner, r)?;
-            let Some(value) = decode(from, v.as_deref())? else { return Ok(None) };
+            let Some(value) = decode(from, v.as_deref())? else {
+                return Ok(None);
+            };
             let cast = cast_value(&value, to).ok_or_else(|| {
-                invalid(format!("{} cannot be cast to {}", cql_type_name(from), cql_type_name(to)))
+                invalid(format!(
+                    "{} cannot be cast to {}",
+                    cql_type_name(from),
+                    cql_type_name(to)
+                ))
             })?;
             let mut buf = Vec::new();
             proto::value::serialize(&cast, &mut buf);
             Some(Bytes::from(buf))
         }
         Sel::Field(inner, i) => {
-            let Some(v) = eval_sel(table, inner, r)? else { return Ok(None) };
-            super::restrictions::split_tuple_fields(&v).and_then(|f| f.into_iter().nth(*i).flatten())
+            let Some(v) = eval_sel(table, inner, r)? else {
+                return Ok(None);
+            };
+            super::restrictions::split_tuple_fields(&v)
+                .and_then(|f| f.into_iter().nth(*i).flatten())
         }
         Sel::Aggregate(..) => None,
     })
@@ -419,7 +540,12 @@ enum NumKind {
 
 fn numeric_kind(ty: &ColumnType) -> Option<NumKind> {
     match ty {
-        ColumnType::TinyInt | ColumnType::SmallInt | ColumnType::Int | ColumnType::BigInt | ColumnType::Counter | ColumnType::Varint => Some(NumKind::Int),
+        ColumnType::TinyInt
+        | ColumnType::SmallInt
+        | ColumnType::Int
+        | ColumnType::BigInt
+        | ColumnType::Counter
+        | ColumnType::Varint => Some(NumKind::Int),
         ColumnType::Float | ColumnType::Double | ColumnType::Decimal => Some(NumKind::Float),
         _ => None,
     }
@@ -435,7 +561,11 @@ fn as_i128(v: &CqlValue) -> Option<i128> {
             if b.len() > 16 {
                 return None;
             }
-            let mut acc: i128 = if b.first().is_some_and(|x| x & 0x80 != 0) { -1 } else { 0 };
+            let mut acc: i128 = if b.first().is_some_and(|x| x & 0x80 != 0) {
+                -1
+            } else {
+                0
+            };
             for byte in b {
                 acc = (acc << 8) | *byte as i128;
             }
@@ -489,14 +619,20 @@ fn cast_value(v: &CqlValue, to: &ColumnType) -> Option<CqlValue> {
     match to {
         ColumnType::Text | ColumnType::Ascii => {
             let s = to_text(v);
-            Some(if *to == ColumnType::Text { CqlValue::Text(s) } else { CqlValue::Ascii(s) })
+            Some(if *to == ColumnType::Text {
+                CqlValue::Text(s)
+            } else {
+                CqlValue::Ascii(s)
+            })
         }
-        ColumnType::TinyInt | ColumnType::SmallInt | ColumnType::Int | ColumnType::BigInt | ColumnType::Varint => {
-            match as_i128(v) {
-                Some(x) => int_value(to, x),
-                None => int_value(to, as_f64(v)? as i128),
-            }
-        }
+        ColumnType::TinyInt
+        | ColumnType::SmallInt
+        | ColumnType::Int
+        | ColumnType::BigInt
+        | ColumnType::Varint => match as_i128(v) {
+            Some(x) => int_value(to, x),
+            None => int_value(to, as_f64(v)? as i128),
+        },
         ColumnType::Float | ColumnType::Double | ColumnType::Decimal => float_value(to, as_f64(v)?),
         ColumnType::Timestamp => match v {
             CqlValue::Timestamp(_) => Some(v.clone()),
@@ -506,8 +642,12 @@ fn cast_value(v: &CqlValue, to: &ColumnType) -> Option<CqlValue> {
         },
         ColumnType::Date => match v {
             CqlValue::Date(_) => Some(v.clone()),
-            CqlValue::Timestamp(ms) => Some(CqlValue::Date((ms.div_euclid(86_400_000) + (1i64 << 31)) as u32)),
-            CqlValue::Timeuuid(u) => Some(CqlValue::Date((functions::timeuuid_millis(u).div_euclid(86_400_000) + (1i64 << 31)) as u32)),
+            CqlValue::Timestamp(ms) => Some(CqlValue::Date(
+                (ms.div_euclid(86_400_000) + (1i64 << 31)) as u32,
+            )),
+            CqlValue::Timeuuid(u) => Some(CqlValue::Date(
+                (functions::timeuuid_millis(u).div_euclid(86_400_000) + (1i64 << 31)) as u32,
+            )),
             _ => None,
         },
         _ if std::mem::discriminant(&cast_self(to)) == std::mem::discriminant(v) => Some(v.clone()),
@@ -537,7 +677,12 @@ pub struct AggState {
 }
 
 impl AggState {
-    fn add(&mut self, kind: AggKind, v: Option<Bytes>, ty: &ColumnType) -> Result<(), ErrorResponse> {
+    fn add(
+        &mut self,
+        kind: AggKind,
+        v: Option<Bytes>,
+        ty: &ColumnType,
+    ) -> Result<(), ErrorResponse> {
         match kind {
             AggKind::CountRows => self.count += 1,
             AggKind::Count => self.count += v.is_some() as i64,
@@ -548,7 +693,11 @@ impl AggState {
                         None => true,
                         Some(b) => {
                             let o = kt.compare(&v, b);
-                            if kind == AggKind::Min { o.is_lt() } else { o.is_gt() }
+                            if kind == AggKind::Min {
+                                o.is_lt()
+                            } else {
+                                o.is_gt()
+                            }
                         }
                     };
                     if replace {
@@ -558,7 +707,9 @@ impl AggState {
             }
             AggKind::Sum | AggKind::Avg => {
                 if let Some(v) = v {
-                    let Some(value) = decode(ty, Some(&v))? else { return Ok(()) };
+                    let Some(value) = decode(ty, Some(&v))? else {
+                        return Ok(());
+                    };
                     self.count += 1;
                     match numeric_kind(ty) {
                         Some(NumKind::Int) => {
@@ -579,15 +730,33 @@ impl AggState {
             Some(Bytes::from(b))
         };
         Ok(match kind {
-            AggKind::CountRows | AggKind::Count => Some(Bytes::copy_from_slice(&self.count.to_be_bytes())),
+            AggKind::CountRows | AggKind::Count => {
+                Some(Bytes::copy_from_slice(&self.count.to_be_bytes()))
+            }
             AggKind::Min | AggKind::Max => self.best,
             AggKind::Sum => match numeric_kind(ty) {
                 Some(NumKind::Int) => int_value(ty, self.isum).and_then(ser),
                 _ => float_value(ty, self.fsum).and_then(ser),
             },
             AggKind::Avg => match numeric_kind(ty) {
-                Some(NumKind::Int) => int_value(ty, if self.count == 0 { 0 } else { self.isum / self.count as i128 }).and_then(ser),
-                _ => float_value(ty, if self.count == 0 { 0.0 } else { self.fsum / self.count as f64 }).and_then(ser),
+                Some(NumKind::Int) => int_value(
+                    ty,
+                    if self.count == 0 {
+                        0
+                    } else {
+                        self.isum / self.count as i128
+                    },
+                )
+                .and_then(ser),
+                _ => float_value(
+                    ty,
+                    if self.count == 0 {
+                        0.0
+                    } else {
+                        self.fsum / self.count as f64
+                    },
+                )
+                .and_then(ser),
             },
         })
     }
@@ -599,7 +768,9 @@ fn cql_type_name(ty: &ColumnType) -> String {
 
 fn decimal_to_f64(v: &CqlValue) -> Option<f64> {
     match v {
-        CqlValue::Decimal { unscaled, scale } => proto::value::decimal_to_string(unscaled, *scale).parse().ok(),
+        CqlValue::Decimal { unscaled, scale } => proto::value::decimal_to_string(unscaled, *scale)
+            .parse()
+            .ok(),
         _ => None,
     }
 }

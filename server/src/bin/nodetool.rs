@@ -249,6 +249,16 @@ fn format_info(v: &Value) -> String {
     line("Load", size(field(v, "load_bytes")));
     line("Generation No", text(field(v, "generation")));
     line("Uptime (seconds)", text(field(v, "uptime_seconds")));
+    line(
+        "Heap Memory (MB)",
+        match field(v, "heap_memory_mb") {
+            Value::Null => "n/a".to_string(),
+            h => text(h),
+        },
+    );
+    if let Some(b) = field(v, "off_heap_memory_bytes").as_f64() {
+        line("Off Heap Memory (MB)", format!("{:.2}", b / 1048576.0));
+    }
     line("Data Center", text(field(v, "data_center")));
     line("Rack", text(field(v, "rack")));
     line("Exceptions", text(field(v, "exceptions")));
@@ -326,6 +336,9 @@ fn format_status(v: &Value) -> String {
         out.push_str(&table(&rows));
         out.push('\n');
     }
+    if let Some(note) = field(v, "note").as_str() {
+        out.push_str(&format!("{note}\n"));
+    }
     out
 }
 
@@ -391,9 +404,24 @@ fn format_describecluster(v: &Value) -> String {
     out
 }
 
-/// nodetool's label for a statistics key (`sstable_count` → `SSTable count`).
-fn label(key: &str) -> String {
-    const KNOWN: &[(&str, &str)] = &[
+/// An object's statistics in nodetool's order (known keys first, in
+/// [`KNOWN`] order, then the others by name), without `skip` keys.
+fn ordered<'a>(obj: &'a serde_json::Map<String, Value>, skip: &[&str], table: bool) -> Vec<(&'a String, &'a Value)> {
+    let mut v: Vec<_> = obj.iter().filter(|(k, _)| !skip.contains(&k.as_str())).collect();
+    v.sort_by_key(|(k, _)| {
+        // A table's pending flushes come after its latencies.
+        let pos = if table && k.as_str() == "pending_flushes" {
+            KNOWN.iter().position(|(n, _)| *n == "local_write_latency_ms").map(|p| p * 2 + 1)
+        } else {
+            KNOWN.iter().position(|(n, _)| n == k).map(|p| p * 2)
+        };
+        (pos.unwrap_or(usize::MAX), k.to_string())
+    });
+    v
+}
+
+/// Statistics keys and their nodetool labels, in nodetool's order.
+const KNOWN: &[(&str, &str)] = &[
         ("read_count", "Read Count"),
         ("read_latency_ms", "Read Latency"),
         ("write_count", "Write Count"),
@@ -419,6 +447,9 @@ fn label(key: &str) -> String {
         ),
         ("dropped_mutations", "Dropped Mutations"),
     ];
+
+/// nodetool's label for a statistics key (`sstable_count` → `SSTable count`).
+fn label(key: &str) -> String {
     if let Some((_, l)) = KNOWN.iter().find(|(k, _)| *k == key) {
         return l.to_string();
     }
@@ -464,7 +495,7 @@ fn format_tablestats(v: &Value, filters: &[String]) -> String {
         let name = text(field(ks, "name"));
         out.push_str(&format!("Keyspace : {name}\n"));
         if let Some(obj) = ks.as_object() {
-            for (k, val) in obj.iter().filter(|(k, _)| *k != "name" && *k != "tables") {
+            for (k, val) in ordered(obj, &["name", "tables"], false) {
                 out.push_str(&format!("\t{}: {}\n", label(k), stat(k, val)));
             }
         }
@@ -475,7 +506,7 @@ fn format_tablestats(v: &Value, filters: &[String]) -> String {
             }
             out.push_str(&format!("\t\tTable: {tname}\n"));
             if let Some(obj) = t.as_object() {
-                for (k, val) in obj.iter().filter(|(k, _)| *k != "name") {
+                for (k, val) in ordered(obj, &["name"], true) {
                     out.push_str(&format!("\t\t{}: {}\n", label(k), stat(k, val)));
                 }
             }

@@ -34,6 +34,9 @@ pub struct NodeIdentity {
     pub tokens: Vec<i64>,
     /// The shard count the commitlog was last written with.
     pub shards: Option<usize>,
+    /// Where the snitch placed the node when it first started.
+    pub dc: Option<String>,
+    pub rack: Option<String>,
 }
 
 impl NodeIdentity {
@@ -45,6 +48,7 @@ impl NodeIdentity {
             let mut host_id = None;
             let mut tokens = Vec::new();
             let mut shards = None;
+            let (mut dc, mut rack) = (None, None);
             for line in text.lines() {
                 if let Some(v) = line.strip_prefix("host_id=") {
                     host_id = crate::schema::digest::parse_uuid(v.trim());
@@ -52,10 +56,14 @@ impl NodeIdentity {
                     tokens = v.split(',').filter_map(|t| t.trim().parse().ok()).collect();
                 } else if let Some(v) = line.strip_prefix("shards=") {
                     shards = v.trim().parse().ok();
+                } else if let Some(v) = line.strip_prefix("dc=") {
+                    dc = Some(v.trim().to_string());
+                } else if let Some(v) = line.strip_prefix("rack=") {
+                    rack = Some(v.trim().to_string());
                 }
             }
             if let (Some(host_id), false) = (host_id, tokens.is_empty()) {
-                return Ok(NodeIdentity { host_id, tokens, shards });
+                return Ok(NodeIdentity { host_id, tokens, shards, dc, rack });
             }
             log::warn!("{} is unreadable; generating a new identity", path.display());
         }
@@ -69,7 +77,7 @@ impl NodeIdentity {
             .collect();
         tokens.sort_unstable();
         tokens.dedup();
-        let identity = NodeIdentity { host_id, tokens, shards: None };
+        let identity = NodeIdentity { host_id, tokens, shards: None, dc: None, rack: None };
         identity.save(dir)?;
         Ok(identity)
     }
@@ -84,6 +92,9 @@ impl NodeIdentity {
         );
         if let Some(n) = self.shards {
             text.push_str(&format!("shards={n}\n"));
+        }
+        if let (Some(dc), Some(rack)) = (&self.dc, &self.rack) {
+            text.push_str(&format!("dc={dc}\nrack={rack}\n"));
         }
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, text)?;
@@ -123,13 +134,6 @@ fn prepare_resharding(commitlog_dir: &Path, previous: Option<usize>, now: usize)
     Ok(aside.exists().then_some(aside))
 }
 
-/// The datacenter and rack of this node according to its snitch.
-pub fn snitch_location(config: &Config) -> (String, String) {
-    // GossipingPropertyFileSnitch arrives with the cluster work; until then
-    // every snitch places the node like SimpleSnitch does.
-    let _ = &config.endpoint_snitch;
-    ("datacenter1".to_string(), "rack1".to_string())
-}
 
 fn data_dir(config: &Config) -> PathBuf {
     config.data_file_directories.first().cloned().unwrap_or_else(|| config.workdir.join("data"))
@@ -141,7 +145,14 @@ pub fn run(config: Config) -> Result<(), String> {
     std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
     let identity = NodeIdentity::load_or_create(&data, config.num_tokens)
         .map_err(|e| format!("cannot read or write the node identity in {}: {e}", data.display()))?;
-    let (dc, rack) = snitch_location(&config);
+    let (dc, rack) = crate::locator::snitch::location(&config)?;
+    if let (Some(old_dc), Some(old_rack)) = (&identity.dc, &identity.rack) {
+        if *old_dc != dc || *old_rack != rack {
+            return Err(format!(
+                "Cannot start node if snitch's data center ({dc}) or rack ({rack}) differs from previous data center ({old_dc}) or rack ({old_rack}). Please fix the snitch configuration, decommission and rebootstrap this node"
+            ));
+        }
+    }
     let local = LocalNodeInfo {
         cluster_name: config.cluster_name.clone(),
         data_center: dc,
@@ -337,6 +348,8 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         }
         let mut identity = boot.identity.clone();
         identity.shards = Some(nr_shards);
+        identity.dc = Some(boot.local.data_center.clone());
+        identity.rack = Some(boot.local.rack.clone());
         identity.save(&boot.identity_dir).map_err(|e| format!("cannot record the shard count: {e}"))?;
     }
     let ticker = {
@@ -429,8 +442,19 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
             admin.serve(ctx.stopped()).await;
         }
     };
-    let ((_, sa), _) = futures_lite::future::zip(futures_lite::future::zip(cql, shard_aware), admin_fut).await;
+    let cluster_fut = async {
+        if shard != 0 {
+            return Ok(());
+        }
+        let c = crate::service::cluster::ClusterServices::start(ctx.clone(), config, local.clone()).await?;
+        log::info!("internode messaging on {}:{}; seeds {:?}", config.listen_address, config.storage_port, config.seed_provider.seeds);
+        c.run(ctx.stopped(), ctx.stopped()).await;
+        Ok::<(), String>(())
+    };
+    let admin_fut = futures_lite::future::zip(admin_fut, cluster_fut);
+    let ((_, sa), (_, cl)) = futures_lite::future::zip(futures_lite::future::zip(cql, shard_aware), admin_fut).await;
     sa?;
+    cl?;
     ticker.await;
     if let Err(e) = db.borrow_mut().flush_all() {
         log::error!("shard {shard}: flush at shutdown failed: {e}");

@@ -51,6 +51,12 @@ pub struct MigrationManager {
     ctx: Option<ShardContext>,
     /// Serialises DDL on shard 0, where every schema change is made.
     ddl_lock: glommio::sync::Semaphore,
+    /// The other nodes, for `system.peers`.
+    peers: RefCell<Vec<crate::schema::PeerInfo>>,
+    /// Datacenters known to the cluster (NetworkTopologyStrategy checks).
+    known_dcs: RefCell<Vec<String>>,
+    /// Called on shard 0 after a local schema change (cluster propagation).
+    on_change: RefCell<Option<Rc<dyn Fn(Arc<Schema>)>>>,
 }
 
 impl MigrationManager {
@@ -73,6 +79,9 @@ impl MigrationManager {
             schema_dir,
             ctx,
             ddl_lock: glommio::sync::Semaphore::new(1),
+            peers: RefCell::new(Vec::new()),
+            known_dcs: RefCell::new(Vec::new()),
+            on_change: RefCell::new(None),
         }
     }
 
@@ -109,7 +118,11 @@ impl MigrationManager {
         let _permit = self.ddl_lock.acquire_permit(1).await.map_err(|e| ErrorResponse::server(format!("schema lock: {e}")))?;
         let old = self.schema();
         let local_dc = self.local.borrow().data_center.clone();
-        let ctx = DdlContext { now_micros: now_micros(), known_datacenters: vec![local_dc.clone()], local_dc };
+        let mut known = self.known_dcs.borrow().clone();
+        if !known.contains(&local_dc) {
+            known.push(local_dc.clone());
+        }
+        let ctx = DdlContext { now_micros: now_micros(), known_datacenters: known, local_dc };
         let (new, event) = old.apply_ddl(stmt, keyspace, &ctx).map_err(|e| schema_error(&e))?;
         if event.is_none() {
             return Ok(None);
@@ -121,9 +134,10 @@ impl MigrationManager {
         match &self.ctx {
             Some(ctx) if ctx.count() > 1 => {
                 let ev = event.clone();
+                let shared = new.clone();
                 ctx.shards()
                     .invoke_on_all(move |ctx| {
-                        let new = new.clone();
+                        let new = shared.clone();
                         let ev = ev.clone();
                         async move {
                             let s = crate::node::services(&ctx)?;
@@ -136,9 +150,54 @@ impl MigrationManager {
                     .into_iter()
                     .collect::<Result<Vec<()>, ErrorResponse>>()?;
             }
-            _ => self.install(new, event.as_ref()),
+            _ => self.install(new.clone(), event.as_ref()),
+        }
+        let hook = self.on_change.borrow().clone();
+        if let Some(hook) = hook {
+            hook(new);
         }
         Ok(event)
+    }
+
+    /// Adopts a schema received from another node (on shard 0): persists it
+    /// and installs it on every shard.
+    pub async fn adopt(&self, new: Schema) -> Result<(), ErrorResponse> {
+        let _permit = self.ddl_lock.acquire_permit(1).await.map_err(|e| ErrorResponse::server(format!("schema lock: {e}")))?;
+        if new.version == self.schema().version {
+            return Ok(());
+        }
+        if let Some(dir) = &self.schema_dir {
+            new.save(dir).map_err(|e| ErrorResponse::server(format!("failed to persist schema: {e}")))?;
+        }
+        let new = Arc::new(new);
+        match &self.ctx {
+            Some(ctx) if ctx.count() > 1 => {
+                ctx.shards()
+                    .invoke_on_all(move |ctx| {
+                        let new = new.clone();
+                        async move {
+                            if let Ok(s) = crate::node::services(&ctx) {
+                                s.migrations.install(new, None);
+                            }
+                        }
+                    })
+                    .await
+                    .map_err(shard_error)?;
+            }
+            _ => self.install(new, None),
+        }
+        Ok(())
+    }
+
+    /// Sets what this node knows of the others (for `system.peers` and DDL checks).
+    pub fn set_cluster_view(&self, peers: Vec<crate::schema::PeerInfo>, dcs: Vec<String>) {
+        *self.peers.borrow_mut() = peers;
+        *self.known_dcs.borrow_mut() = dcs;
+    }
+
+    /// Registers the hook called after each local schema change (shard 0).
+    pub fn set_on_change(&self, f: Rc<dyn Fn(Arc<Schema>)>) {
+        *self.on_change.borrow_mut() = Some(f);
     }
 
     /// Makes `new` this shard's schema and tells this shard's clients.
@@ -192,6 +251,7 @@ impl NodeInfoSource for MigrationManager {
 
     fn virtual_rows(&self, schema: &Schema, keyspace: &str, table: &str) -> Option<Vec<Vec<Option<CqlValue>>>> {
         let local = self.local.borrow();
-        crate::schema::virtual_table_rows(schema, &local, &[], keyspace, table)
+        let peers = self.peers.borrow();
+        crate::schema::virtual_table_rows(schema, &local, &peers, keyspace, table)
     }
 }

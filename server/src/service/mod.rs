@@ -6,3 +6,4 @@ pub mod migration_manager;
 pub mod storage_proxy;
 pub mod replication;
 pub mod topology;
+pub mod cluster;

@@ -28,6 +28,7 @@ pub trait RemoteReplicas {
     fn apply(&self, to: IpAddr, m: Mutation, timeout: Duration) -> Fut<()>;
     fn read_raw(&self, to: IpAddr, table: TableId, key: PartitionKey, cmd: ReadCommand, timeout: Duration) -> Fut<Option<PartitionUpdate>>;
     fn scan_raw(&self, to: IpAddr, table: TableId, range: TokenRange, cmd: ReadCommand, limit: usize, timeout: Duration) -> Fut<Vec<PartitionUpdate>>;
+    fn truncate(&self, to: IpAddr, table: TableId, timeout: Duration) -> Fut<()>;
 }
 
 fn quorum(rf: usize) -> usize {

@@ -364,7 +364,31 @@ impl StorageProxy {
         Ok(all)
     }
 
+    /// TRUNCATE: every node of the cluster, every shard.
     pub async fn truncate(&self, table: &TableMetadata) -> Result<(), ErrorResponse> {
+        if self.is_clustered() {
+            let topo = self.topology();
+            if let Some(down) = topo.endpoints.iter().find(|e| !e.alive) {
+                return Err(ErrorResponse::new(
+                    proto::error::DbError::TruncateError,
+                    format!("Cannot perform truncate, some hosts are down: {}", down.addr),
+                ));
+            }
+            let remote = self.remote.borrow().clone();
+            if let Some(remote) = remote {
+                for e in topo.endpoints.iter().skip(1) {
+                    remote
+                        .truncate(e.addr, table.id, self.write_timeout * 5)
+                        .await
+                        .map_err(|m| ErrorResponse::new(proto::error::DbError::TruncateError, format!("Error during truncate: {m}")))?;
+                }
+            }
+        }
+        self.truncate_local(table).await
+    }
+
+    /// TRUNCATE on this node's shards.
+    pub async fn truncate_local(&self, table: &TableMetadata) -> Result<(), ErrorResponse> {
         match self.router.as_ref().filter(|r| r.shard_count() > 1) {
             Some(r) => r.truncate_all(table.id).await,
             None => {

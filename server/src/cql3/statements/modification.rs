@@ -57,6 +57,9 @@ pub struct ModificationStatement {
     static_only: bool,
     /// `IF NOT EXISTS` / `IF EXISTS` / `IF cond`.
     pub lwt: Lwt,
+    /// `INSERT JSON`: the JSON term and whether `DEFAULT UNSET` was given;
+    /// the real statement is built at execution from the decoded object.
+    json: Option<(Term, bool)>,
 }
 
 /// The condition of a lightweight transaction.
@@ -105,8 +108,31 @@ impl ModificationStatement {
         ins: &ast::Insert,
         binds: &mut BindCollector<'_>,
     ) -> Result<Self, ErrorResponse> {
-        if ins.json.is_some() {
-            return Err(invalid("INSERT JSON is not supported yet"));
+        if let Some(j) = &ins.json {
+            if table.is_counter {
+                return Err(invalid(
+                    "INSERT statements are not allowed on counter tables, use UPDATE instead",
+                ));
+            }
+            binds.note(j, "[json]", &ColumnType::Text);
+            let restrictions = Restrictions::analyze(&table, &[], binds)?;
+            let (timestamp, ttl) = using(&ins.using, binds, &table)?;
+            let lwt = if ins.if_not_exists {
+                Lwt::IfNotExists
+            } else {
+                Lwt::None
+            };
+            return Ok(ModificationStatement {
+                table,
+                kind: Kind::Insert,
+                restrictions,
+                ops: Vec::new(),
+                timestamp,
+                ttl,
+                static_only: false,
+                lwt,
+                json: Some((j.clone(), ins.json_default_unset)),
+            });
         }
         if ins.columns.len() != ins.values.len() {
             return Err(invalid("Unmatched column names/values"));
@@ -191,6 +217,7 @@ impl ModificationStatement {
             ttl,
             static_only,
             lwt,
+            json: None,
         };
         stmt.validate()?;
         Ok(stmt)
@@ -260,6 +287,7 @@ impl ModificationStatement {
             ttl,
             static_only,
             lwt,
+            json: None,
         };
         stmt.validate()?;
         Ok(stmt)
@@ -332,6 +360,7 @@ impl ModificationStatement {
             ttl: None,
             static_only,
             lwt,
+            json: None,
         };
         stmt.validate()?;
         Ok(stmt)
@@ -412,6 +441,14 @@ impl ModificationStatement {
         &self,
         ctx: &EvalCtx<'_>,
     ) -> Result<Vec<engine::mutation::PartitionKey>, ErrorResponse> {
+        if self.json.is_some() {
+            let (inner, values) = self.json_inner(ctx)?;
+            let ictx = EvalCtx {
+                values: &values,
+                now_micros: ctx.now_micros,
+            };
+            return inner.partition_keys(&ictx);
+        }
         self.restrictions
             .partition_keys(&self.table, ctx)?
             .iter()
@@ -442,6 +479,14 @@ impl ModificationStatement {
         existing: Option<&Existing>,
         out: &mut Vec<Mutation>,
     ) -> Result<(), ErrorResponse> {
+        if self.json.is_some() {
+            let (inner, values) = self.json_inner(ctx)?;
+            let ictx = EvalCtx {
+                values: &values,
+                now_micros: ctx.now_micros,
+            };
+            return inner.mutations(&ictx, default_ts, existing, out);
+        }
         let table = &*self.table;
         if existing.is_none() && self.requires_read() {
             return Err(ErrorResponse::server(
@@ -1318,6 +1363,14 @@ impl ModificationStatement {
         existing: &Existing,
     ) -> Result<(bool, super::ResultSet), ErrorResponse> {
         use super::selection::{CompiledSelection, RowRef, Sel};
+        if self.json.is_some() {
+            let (inner, values) = self.json_inner(ctx)?;
+            let ictx = EvalCtx {
+                values: &values,
+                now_micros: ctx.now_micros,
+            };
+            return inner.check_conditions(&ictx, existing);
+        }
         let table = &*self.table;
         let keys = self.restrictions.partition_keys(table, ctx)?;
         let [comps] = &keys[..] else {
@@ -1547,5 +1600,116 @@ impl ModificationStatement {
                 )))
             }
         })
+    }
+}
+
+impl ModificationStatement {
+    /// `INSERT JSON`: decodes the object and prepares the equivalent
+    /// `INSERT INTO t (cols) VALUES (?, ...)` with its bound values.
+    fn json_inner(
+        &self,
+        ctx: &EvalCtx<'_>,
+    ) -> Result<(ModificationStatement, Vec<proto::types::Value>), ErrorResponse> {
+        use crate::cql3::values::{from_json_value, parse_json, Json};
+        use proto::types::Value;
+        let Some((term, default_unset)) = &self.json else {
+            return Err(ErrorResponse::server("internal error: not an INSERT JSON"));
+        };
+        let table = &*self.table;
+        let text = match eval(term, &ColumnType::Text, ctx)? {
+            Evaluated::Value(b) => String::from_utf8(b.to_vec())
+                .map_err(|_| invalid("Could not decode JSON string: invalid UTF-8"))?,
+            _ => return Err(invalid("Got null for INSERT JSON values")),
+        };
+        let members = match parse_json(&text) {
+            Ok(Json::Object(m)) => m,
+            Ok(_) => {
+                return Err(invalid(format!(
+                    "Could not decode JSON string as a map: {text}"
+                )))
+            }
+            Err(e) => {
+                return Err(invalid(format!(
+                    "Could not decode JSON string as a map: {e}. (String was: {text})"
+                )))
+            }
+        };
+        let mut given: Vec<Option<Value>> = vec![None; table.columns.len()];
+        for (name, j) in &members {
+            let key = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+                Some(quoted) => quoted.to_string(),
+                None => name.to_lowercase(),
+            };
+            let Some(idx) = table.column_index(&key) else {
+                return Err(invalid(format!(
+                    "JSON values map contains unrecognized column: {key}"
+                )));
+            };
+            let col = &table.columns[idx];
+            let v = from_json_value(j, &col.ty)
+                .map_err(|e| invalid(format!("Error decoding JSON value for {}: {e}", col.name)))?;
+            given[idx] = Some(match v {
+                Some(v) => {
+                    let mut b = Vec::new();
+                    proto::value::serialize(&v, &mut b);
+                    Value::Bytes(Bytes::from(b))
+                }
+                None => Value::Null,
+            });
+        }
+        let mut columns = Vec::new();
+        let mut values = Vec::new();
+        let mut terms = Vec::new();
+        for (idx, col) in table.columns.iter().enumerate() {
+            let v = match given[idx].take() {
+                Some(v) => v,
+                None if matches!(
+                    col.kind,
+                    ColumnKind::PartitionKey(_) | ColumnKind::Clustering(_)
+                ) =>
+                {
+                    return Err(invalid(format!(
+                        "Invalid null value in condition for column {}",
+                        col.name
+                    )))
+                }
+                None if *default_unset => continue,
+                None => Value::Null,
+            };
+            terms.push(Term::Bind(ast::BindMarker {
+                index: values.len(),
+                name: None,
+            }));
+            columns.push(col.name.clone());
+            values.push(v);
+        }
+        let lit = |n: i64| Term::Literal(ast::Literal::Integer(n.to_string()));
+        let timestamp = match &self.timestamp {
+            Some(t) => eval_i64(t, ctx, "timestamp")?.map(lit),
+            None => None,
+        };
+        let ttl = match &self.ttl {
+            Some(t) => eval_i32(t, ctx, "ttl")?.map(|v| lit(v as i64)),
+            None => None,
+        };
+        let insert = ast::Insert {
+            table: ast::QualifiedName {
+                keyspace: Some(table.keyspace.clone()),
+                name: table.name.clone(),
+            },
+            columns,
+            values: terms,
+            json: None,
+            json_default_unset: false,
+            if_not_exists: matches!(self.lwt, Lwt::IfNotExists),
+            using: ast::Using::default(),
+        };
+        let markers = vec![None; values.len()];
+        let mut binds = BindCollector::new(&table.keyspace, &table.name, &markers);
+        let mut inner =
+            ModificationStatement::prepare_insert(self.table.clone(), &insert, &mut binds)?;
+        inner.timestamp = timestamp;
+        inner.ttl = ttl;
+        Ok((inner, values))
     }
 }

@@ -136,7 +136,11 @@ impl SelectStatement {
         binds: &mut BindCollector<'_>,
     ) -> Result<SelectStatement, ErrorResponse> {
         let restrictions = Restrictions::analyze(&table, &stmt.where_clause, binds)?;
-        if restrictions.needs_filtering && !stmt.allow_filtering && !table.is_virtual {
+        if restrictions.needs_filtering
+            && !stmt.allow_filtering
+            && !table.is_virtual
+            && !served_by_index(&table, &restrictions)
+        {
             if let Some((col, prev)) = restrictions.first_filtered_clustering(&table) {
                 if matches!(restrictions.partition, PartitionRestriction::Keys(_))
                     && !prev.is_empty()
@@ -885,4 +889,31 @@ pub fn split_pk(table: &TableMetadata, key: &Bytes) -> Vec<Bytes> {
             .collect(),
         None => vec![key.clone()],
     }
+}
+
+/// Whether every filtered restriction is an equality (or `CONTAINS` /
+/// `CONTAINS KEY`) on a column with a secondary index, the queries
+/// Cassandra answers from an index without `ALLOW FILTERING`.
+///
+/// Tessera keeps no index data yet: such queries are answered by scanning
+/// and filtering, with the same results.
+fn served_by_index(table: &TableMetadata, r: &Restrictions) -> bool {
+    !r.filters.is_empty()
+        && r.filters.iter().all(|f| {
+            let col = &table.columns[f.column];
+            let quoted = format!("\"{}\"", col.name);
+            let target = |t: &str| {
+                table.indexes.iter().any(|i| {
+                    i.options.get("target").is_some_and(|x| {
+                        x == t || *x == format!("{}", t.replace(&col.name, &quoted))
+                    })
+                })
+            };
+            match f.op {
+                Operator::Eq => target(&col.name) || target(&format!("full({})", col.name)),
+                Operator::Contains => target(&col.name) || target(&format!("values({})", col.name)),
+                Operator::ContainsKey => target(&format!("keys({})", col.name)),
+                _ => false,
+            }
+        })
 }

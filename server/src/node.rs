@@ -16,16 +16,16 @@ use crate::admin::{register_builtin_routes, AdminLimits, AdminServer, Router};
 use crate::config::{CommitlogSync, Config};
 use crate::cql3::query_processor::QueryProcessor;
 use crate::schema::{LocalNodeInfo, Schema};
+use crate::service::migration_manager::shard_error;
 use crate::service::migration_manager::MigrationManager;
+use crate::service::storage_proxy::ShardRouter;
 use crate::service::storage_proxy::StorageProxy;
 use crate::shard::{ShardConfig, ShardContext, ShardRuntime};
-use crate::service::migration_manager::shard_error;
-use crate::service::storage_proxy::ShardRouter;
+use crate::transport::events::EventBus;
+use crate::transport::{TransportLimits, TransportServices};
 use engine::mutation::{Mutation, PartitionKey, PartitionUpdate};
 use engine::read::{ReadCommand, TokenRange};
 use proto::error::ErrorResponse;
-use crate::transport::events::EventBus;
-use crate::transport::{TransportLimits, TransportServices};
 
 /// Identity that must survive restarts: host id and tokens.
 #[derive(Debug, Clone)]
@@ -63,9 +63,18 @@ impl NodeIdentity {
                 }
             }
             if let (Some(host_id), false) = (host_id, tokens.is_empty()) {
-                return Ok(NodeIdentity { host_id, tokens, shards, dc, rack });
+                return Ok(NodeIdentity {
+                    host_id,
+                    tokens,
+                    shards,
+                    dc,
+                    rack,
+                });
             }
-            log::warn!("{} is unreadable; generating a new identity", path.display());
+            log::warn!(
+                "{} is unreadable; generating a new identity",
+                path.display()
+            );
         }
         let host_id = crate::schema::digest::random_uuid();
         let mut tokens: Vec<i64> = (0..num_tokens.max(1))
@@ -77,7 +86,13 @@ impl NodeIdentity {
             .collect();
         tokens.sort_unstable();
         tokens.dedup();
-        let identity = NodeIdentity { host_id, tokens, shards: None, dc: None, rack: None };
+        let identity = NodeIdentity {
+            host_id,
+            tokens,
+            shards: None,
+            dc: None,
+            rack: None,
+        };
         identity.save(dir)?;
         Ok(identity)
     }
@@ -88,7 +103,11 @@ impl NodeIdentity {
         let mut text = format!(
             "# Tessera node identity: never edit while the node runs\nhost_id={}\ntokens={}\n",
             crate::schema::digest::uuid_to_string(&self.host_id),
-            self.tokens.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")
+            self.tokens
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
         );
         if let Some(n) = self.shards {
             text.push_str(&format!("shards={n}\n"));
@@ -110,21 +129,33 @@ impl NodeIdentity {
 /// When the shard count changed since the commitlog was written, moves the
 /// old segments aside so that every shard can replay what it now owns.
 /// A directory left by an interrupted resharding is replayed again.
-fn prepare_resharding(commitlog_dir: &Path, previous: Option<usize>, now: usize) -> Result<Option<PathBuf>, String> {
+fn prepare_resharding(
+    commitlog_dir: &Path,
+    previous: Option<usize>,
+    now: usize,
+) -> Result<Option<PathBuf>, String> {
     let aside = commitlog_dir.join("resharding");
     let has_segments = |dir: &Path| {
         std::fs::read_dir(dir)
-            .map(|rd| rd.flatten().any(|e| shard_of_segment_file(&e.file_name().to_string_lossy()).is_some()))
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| shard_of_segment_file(&e.file_name().to_string_lossy()).is_some())
+            })
             .unwrap_or(false)
     };
     let changed = previous.is_some_and(|p| p != now) || (previous.is_none() && now > 1);
     if changed && has_segments(commitlog_dir) {
         log::info!("shard count changed ({} -> {now}): commitlog segments will be replayed by their new owners", previous.map(|p| p.to_string()).unwrap_or_else(|| "?".into()));
-        std::fs::create_dir_all(&aside).map_err(|e| format!("cannot create {}: {e}", aside.display()))?;
-        for e in std::fs::read_dir(commitlog_dir).map_err(|e| e.to_string())?.flatten() {
+        std::fs::create_dir_all(&aside)
+            .map_err(|e| format!("cannot create {}: {e}", aside.display()))?;
+        for e in std::fs::read_dir(commitlog_dir)
+            .map_err(|e| e.to_string())?
+            .flatten()
+        {
             let name = e.file_name().to_string_lossy().to_string();
             if shard_of_segment_file(&name).is_some() {
-                std::fs::rename(e.path(), aside.join(&name)).map_err(|e| format!("cannot move {name}: {e}"))?;
+                std::fs::rename(e.path(), aside.join(&name))
+                    .map_err(|e| format!("cannot move {name}: {e}"))?;
             }
         }
         if let Ok(d) = std::fs::File::open(commitlog_dir) {
@@ -134,17 +165,24 @@ fn prepare_resharding(commitlog_dir: &Path, previous: Option<usize>, now: usize)
     Ok(aside.exists().then_some(aside))
 }
 
-
 fn data_dir(config: &Config) -> PathBuf {
-    config.data_file_directories.first().cloned().unwrap_or_else(|| config.workdir.join("data"))
+    config
+        .data_file_directories
+        .first()
+        .cloned()
+        .unwrap_or_else(|| config.workdir.join("data"))
 }
 
 /// Runs the node until SIGINT/SIGTERM.
 pub fn run(config: Config) -> Result<(), String> {
     let data = data_dir(&config);
     std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
-    let identity = NodeIdentity::load_or_create(&data, config.num_tokens)
-        .map_err(|e| format!("cannot read or write the node identity in {}: {e}", data.display()))?;
+    let identity = NodeIdentity::load_or_create(&data, config.num_tokens).map_err(|e| {
+        format!(
+            "cannot read or write the node identity in {}: {e}",
+            data.display()
+        )
+    })?;
     let (dc, rack) = crate::locator::snitch::location(&config)?;
     if let (Some(old_dc), Some(old_rack)) = (&identity.dc, &identity.rack) {
         if *old_dc != dc || *old_rack != rack {
@@ -169,7 +207,14 @@ pub fn run(config: Config) -> Result<(), String> {
         native_protocol_version: LocalNodeInfo::NATIVE_PROTOCOL_VERSION.to_string(),
         partitioner: LocalNodeInfo::PARTITIONER.to_string(),
         gossip_generation: (crate::service::client_state::now_micros() / 1_000_000) as i32,
-        snitch: format!("org.apache.cassandra.locator.{}", config.endpoint_snitch.rsplit('.').next().unwrap_or("SimpleSnitch")),
+        snitch: format!(
+            "org.apache.cassandra.locator.{}",
+            config
+                .endpoint_snitch
+                .rsplit('.')
+                .next()
+                .unwrap_or("SimpleSnitch")
+        ),
     };
     let shard_config = ShardConfig::from_config(&config);
     let count = shard_config.count;
@@ -198,7 +243,8 @@ pub fn run(config: Config) -> Result<(), String> {
         }
     })
     .map_err(|e| format!("cannot start shards: {e}"))?;
-    let signals = crate::shard::signals::install(runtime.shards().stop_latch()).map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let signals = crate::shard::signals::install(runtime.shards().stop_latch())
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let results = runtime.join().map_err(|e| format!("shard failure: {e}"));
     signals.close();
     let results = results?;
@@ -236,7 +282,11 @@ struct RuntimeRouter {
 type Fut<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ErrorResponse>>>>;
 
 impl RuntimeRouter {
-    fn call<T: Send + 'static>(&self, shard: usize, f: impl FnOnce(Rc<ShardServices>) -> Result<T, ErrorResponse> + Send + 'static) -> Fut<T> {
+    fn call<T: Send + 'static>(
+        &self,
+        shard: usize,
+        f: impl FnOnce(Rc<ShardServices>) -> Result<T, ErrorResponse> + Send + 'static,
+    ) -> Fut<T> {
         let shards = self.ctx.shards().clone();
         Box::pin(async move {
             shards
@@ -257,17 +307,47 @@ impl ShardRouter for RuntimeRouter {
     fn forward_apply(&self, shard: usize, m: Mutation) -> Fut<()> {
         self.call(shard, move |s| s.proxy.replica_apply(&m))
     }
-    fn forward_read(&self, shard: usize, table: [u8; 16], key: PartitionKey, cmd: ReadCommand) -> Fut<Option<PartitionUpdate>> {
+    fn forward_read(
+        &self,
+        shard: usize,
+        table: [u8; 16],
+        key: PartitionKey,
+        cmd: ReadCommand,
+    ) -> Fut<Option<PartitionUpdate>> {
         self.call(shard, move |s| s.proxy.replica_read(&table, &key, &cmd))
     }
-    fn forward_scan(&self, shard: usize, table: [u8; 16], range: TokenRange, cmd: ReadCommand, limit: usize) -> Fut<Vec<PartitionUpdate>> {
-        self.call(shard, move |s| s.proxy.replica_scan(&table, &range, &cmd, limit))
+    fn forward_scan(
+        &self,
+        shard: usize,
+        table: [u8; 16],
+        range: TokenRange,
+        cmd: ReadCommand,
+        limit: usize,
+    ) -> Fut<Vec<PartitionUpdate>> {
+        self.call(shard, move |s| {
+            s.proxy.replica_scan(&table, &range, &cmd, limit)
+        })
     }
-    fn forward_read_raw(&self, shard: usize, table: [u8; 16], key: PartitionKey, cmd: ReadCommand) -> Fut<Option<PartitionUpdate>> {
+    fn forward_read_raw(
+        &self,
+        shard: usize,
+        table: [u8; 16],
+        key: PartitionKey,
+        cmd: ReadCommand,
+    ) -> Fut<Option<PartitionUpdate>> {
         self.call(shard, move |s| s.proxy.replica_read_raw(&table, &key, &cmd))
     }
-    fn forward_scan_raw(&self, shard: usize, table: [u8; 16], range: TokenRange, cmd: ReadCommand, limit: usize) -> Fut<Vec<PartitionUpdate>> {
-        self.call(shard, move |s| s.proxy.replica_scan_raw(&table, &range, &cmd, limit))
+    fn forward_scan_raw(
+        &self,
+        shard: usize,
+        table: [u8; 16],
+        range: TokenRange,
+        cmd: ReadCommand,
+        limit: usize,
+    ) -> Fut<Vec<PartitionUpdate>> {
+        self.call(shard, move |s| {
+            s.proxy.replica_scan_raw(&table, &range, &cmd, limit)
+        })
     }
     fn truncate_all(&self, table: [u8; 16]) -> Fut<()> {
         let shards = self.ctx.shards().clone();
@@ -310,12 +390,23 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
     let mut commitlog = CommitLogConfig::new(&config.commitlog_directory, shard as u32);
     commitlog.segment_size = (config.commitlog_segment_size_in_mb as usize).max(1) << 20;
     commitlog.sync = match config.commitlog_sync {
-        CommitlogSync::Periodic => SyncMode::Periodic { period: Duration::from_millis(config.commitlog_sync_period_in_ms.max(1)) },
-        CommitlogSync::Batch => SyncMode::Batch { window: Duration::from_micros((config.commitlog_sync_batch_window_in_ms * 1000.0).max(0.0) as u64) },
+        CommitlogSync::Periodic => SyncMode::Periodic {
+            period: Duration::from_millis(config.commitlog_sync_period_in_ms.max(1)),
+        },
+        CommitlogSync::Batch => SyncMode::Batch {
+            window: Duration::from_micros(
+                (config.commitlog_sync_batch_window_in_ms * 1000.0).max(0.0) as u64,
+            ),
+        },
     };
     let shard_dir = boot.data_dir.join(format!("shard{shard}"));
     let mut engine_config = EngineConfig::durable(commitlog, &shard_dir);
-    let budget = config.memtable_heap_space_in_mb.or(config.memtable_offheap_space_in_mb).map(|mb| (mb as usize) << 20).unwrap_or(512 << 20) / nr_shards.max(1);
+    let budget = config
+        .memtable_heap_space_in_mb
+        .or(config.memtable_offheap_space_in_mb)
+        .map(|mb| (mb as usize) << 20)
+        .unwrap_or(512 << 20)
+        / nr_shards.max(1);
     engine_config.memtable_space_bytes = budget;
     engine_config.memtable_budget_bytes = budget;
     let db = Rc::new(RefCell::new(Database::new(engine_config)));
@@ -323,16 +414,35 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
     let schema = match Schema::load(&boot.schema_dir, &local.data_center) {
         Ok(Some(s)) => {
             if shard == 0 {
-                log::info!("loaded schema {} from {}", crate::schema::digest::uuid_to_string(&s.version), boot.schema_dir.display());
+                log::info!(
+                    "loaded schema {} from {}",
+                    crate::schema::digest::uuid_to_string(&s.version),
+                    boot.schema_dir.display()
+                );
             }
             s
         }
         Ok(None) => Schema::new_with_system_keyspaces(&local.data_center),
-        Err(e) => return Err(format!("cannot load the schema from {}: {e}", boot.schema_dir.display())),
+        Err(e) => {
+            return Err(format!(
+                "cannot load the schema from {}: {e}",
+                boot.schema_dir.display()
+            ))
+        }
     };
-    let migrations = Rc::new(MigrationManager::new(schema, db.clone(), local.clone(), events.clone(), Some(boot.schema_dir.clone()), Some(ctx.clone())));
+    let migrations = Rc::new(MigrationManager::new(
+        schema,
+        db.clone(),
+        local.clone(),
+        events.clone(),
+        Some(boot.schema_dir.clone()),
+        Some(ctx.clone()),
+    ));
     // Tables exist now; replay what the commitlog holds before serving.
-    let report = db.borrow_mut().start_commitlog().map_err(|e| format!("commitlog replay failed: {e}"))?;
+    let report = db
+        .borrow_mut()
+        .start_commitlog()
+        .map_err(|e| format!("commitlog replay failed: {e}"))?;
     log_replay(shard, &report);
     if let Some(dir) = &boot.reshard_dir {
         reshard_replay(&db, dir, shard, nr_shards)?;
@@ -344,13 +454,16 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
     boot.replayed.wait();
     if shard == 0 {
         for dir in boot.reshard_dir.iter().chain(boot.reshard_sstables.iter()) {
-            std::fs::remove_dir_all(dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+            std::fs::remove_dir_all(dir)
+                .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
         }
         let mut identity = boot.identity.clone();
         identity.shards = Some(nr_shards);
         identity.dc = Some(boot.local.data_center.clone());
         identity.rack = Some(boot.local.rack.clone());
-        identity.save(&boot.identity_dir).map_err(|e| format!("cannot record the shard count: {e}"))?;
+        identity
+            .save(&boot.identity_dir)
+            .map_err(|e| format!("cannot record the shard count: {e}"))?;
     }
     let ticker = {
         let db = db.clone();
@@ -399,14 +512,21 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         qp,
         events,
         limits: TransportLimits {
-            max_frame_bytes: (config.native_transport_max_frame_size_in_mb as usize).max(1) * 1024 * 1024,
+            max_frame_bytes: (config.native_transport_max_frame_size_in_mb as usize).max(1)
+                * 1024
+                * 1024,
             max_connections: max_conns,
             max_outstanding_responses: 1024,
         },
         extra_supported: sharding.supported_options(),
         open_connections: Cell::new(0),
     });
-    let services_rc = Rc::new(ShardServices { db: db.clone(), migrations, proxy, transport: transport.clone() });
+    let services_rc = Rc::new(ShardServices {
+        db: db.clone(),
+        migrations,
+        proxy,
+        transport: transport.clone(),
+    });
     ctx.insert_service(NODE_SERVICES, services_rc.clone());
 
     let admin = if shard == 0 {
@@ -414,7 +534,8 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         let mut router = Router::new();
         register_builtin_routes(&mut router, config, ctx.shards());
         register_node_routes(&mut router, &ctx);
-        let server = AdminServer::bind(api_addr, router, AdminLimits::default()).map_err(|e| format!("cannot bind the admin API on {api_addr}: {e}"))?;
+        let server = AdminServer::bind(api_addr, router, AdminLimits::default())
+            .map_err(|e| format!("cannot bind the admin API on {api_addr}: {e}"))?;
         log::info!("admin API listening on {api_addr}");
         Some(server)
     } else {
@@ -424,7 +545,8 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
     // shard 0 accepts on the shard-aware port and hands each connection to
     // the shard `client port % shards`.
     let addr = SocketAddr::new(config.rpc_address, config.native_transport_port);
-    let listener = glommio::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen for CQL clients on {addr}: {e}"))?;
+    let listener = glommio::net::TcpListener::bind(addr)
+        .map_err(|e| format!("cannot listen for CQL clients on {addr}: {e}"))?;
     log::info!("shard {shard}: Starting listening for CQL clients on {addr} (unencrypted)");
     let cql = crate::transport::serve(listener, transport.clone(), ctx.stopped());
     let shard_aware = async {
@@ -432,7 +554,8 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
             return Ok(());
         }
         let sa_addr = SocketAddr::new(config.rpc_address, config.native_shard_aware_transport_port);
-        let sa = glommio::net::TcpListener::bind(sa_addr).map_err(|e| format!("cannot listen on the shard-aware port {sa_addr}: {e}"))?;
+        let sa = glommio::net::TcpListener::bind(sa_addr)
+            .map_err(|e| format!("cannot listen on the shard-aware port {sa_addr}: {e}"))?;
         log::info!("Starting listening for shard-aware CQL clients on {sa_addr}");
         crate::transport::serve_shard_aware(sa, ctx.clone(), ctx.stopped()).await;
         Ok::<(), String>(())
@@ -446,13 +569,20 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         if shard != 0 {
             return Ok(());
         }
-        let c = crate::service::cluster::ClusterServices::start(ctx.clone(), config, local.clone()).await?;
-        log::info!("internode messaging on {}:{}; seeds {:?}", config.listen_address, config.storage_port, config.seed_provider.seeds);
+        let c = crate::service::cluster::ClusterServices::start(ctx.clone(), config, local.clone())
+            .await?;
+        log::info!(
+            "internode messaging on {}:{}; seeds {:?}",
+            config.listen_address,
+            config.storage_port,
+            config.seed_provider.seeds
+        );
         c.run(ctx.stopped(), ctx.stopped()).await;
         Ok::<(), String>(())
     };
     let admin_fut = futures_lite::future::zip(admin_fut, cluster_fut);
-    let ((_, sa), (_, cl)) = futures_lite::future::zip(futures_lite::future::zip(cql, shard_aware), admin_fut).await;
+    let ((_, sa), (_, cl)) =
+        futures_lite::future::zip(futures_lite::future::zip(cql, shard_aware), admin_fut).await;
     sa?;
     cl?;
     ticker.await;
@@ -468,10 +598,19 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
 
 /// Replays the segments of an earlier shard layout: each shard applies (and
 /// so re-logs) the mutations whose tokens it owns now.
-fn reshard_replay(db: &Rc<RefCell<Database>>, dir: &Path, shard: usize, nr_shards: usize) -> Result<(), String> {
+fn reshard_replay(
+    db: &Rc<RefCell<Database>>,
+    dir: &Path,
+    shard: usize,
+    nr_shards: usize,
+) -> Result<(), String> {
     let mut ids: Vec<u32> = Vec::new();
     for e in std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))? {
-        let name = e.map_err(|e| e.to_string())?.file_name().to_string_lossy().to_string();
+        let name = e
+            .map_err(|e| e.to_string())?
+            .file_name()
+            .to_string_lossy()
+            .to_string();
         if let Some(id) = shard_of_segment_file(&name) {
             if !ids.contains(&id) {
                 ids.push(id);
@@ -480,9 +619,15 @@ fn reshard_replay(db: &Rc<RefCell<Database>>, dir: &Path, shard: usize, nr_shard
     }
     let mut applied = 0u64;
     for id in ids {
-        let out = engine::commitlog::CommitLogReplayer::for_shard(dir, id).replay().map_err(|e| format!("resharding replay of {}: {e}", dir.display()))?;
+        let out = engine::commitlog::CommitLogReplayer::for_shard(dir, id)
+            .replay()
+            .map_err(|e| format!("resharding replay of {}: {e}", dir.display()))?;
         for m in out.mutations {
-            let owner = proto::scylla::shard_of_token(m.update.key.token, nr_shards as u32, crate::service::storage_proxy::SHARDING_IGNORE_MSB) as usize;
+            let owner = proto::scylla::shard_of_token(
+                m.update.key.token,
+                nr_shards as u32,
+                crate::service::storage_proxy::SHARDING_IGNORE_MSB,
+            ) as usize;
             if owner != shard {
                 continue;
             }
@@ -494,22 +639,36 @@ fn reshard_replay(db: &Rc<RefCell<Database>>, dir: &Path, shard: usize, nr_shard
             }
         }
     }
-    db.borrow_mut().sync_commitlog().map_err(|e| format!("resharding replay sync: {e}"))?;
-    log::info!("shard {shard}: resharding replay applied {applied} mutations from {}", dir.display());
+    db.borrow_mut()
+        .sync_commitlog()
+        .map_err(|e| format!("resharding replay sync: {e}"))?;
+    log::info!(
+        "shard {shard}: resharding replay applied {applied} mutations from {}",
+        dir.display()
+    );
     Ok(())
 }
 
 /// When the shard count changed, moves the per-shard SSTable directories
 /// aside (an interrupted earlier resharding is picked up again).
-fn prepare_sstable_resharding(data: &Path, previous: Option<usize>, now: usize) -> Result<Option<PathBuf>, String> {
+fn prepare_sstable_resharding(
+    data: &Path,
+    previous: Option<usize>,
+    now: usize,
+) -> Result<Option<PathBuf>, String> {
     let aside = data.join("resharding-sstables");
     let changed = previous.is_some_and(|p| p != now);
     if changed {
-        for e in std::fs::read_dir(data).map_err(|e| format!("cannot read {}: {e}", data.display()))?.flatten() {
+        for e in std::fs::read_dir(data)
+            .map_err(|e| format!("cannot read {}: {e}", data.display()))?
+            .flatten()
+        {
             let name = e.file_name().to_string_lossy().to_string();
             if name.starts_with("shard") && e.path().is_dir() {
-                std::fs::create_dir_all(&aside).map_err(|e| format!("cannot create {}: {e}", aside.display()))?;
-                std::fs::rename(e.path(), aside.join(&name)).map_err(|e| format!("cannot move {name}: {e}"))?;
+                std::fs::create_dir_all(&aside)
+                    .map_err(|e| format!("cannot create {}: {e}", aside.display()))?;
+                std::fs::rename(e.path(), aside.join(&name))
+                    .map_err(|e| format!("cannot move {name}: {e}"))?;
             }
         }
     }
@@ -518,9 +677,18 @@ fn prepare_sstable_resharding(data: &Path, previous: Option<usize>, now: usize) 
 
 /// Re-applies the SSTable content of an earlier shard layout: each shard
 /// takes the partitions it owns now (logged like any write).
-fn reshard_sstables(db: &Rc<RefCell<Database>>, schema: &Schema, dir: &Path, shard: usize, nr_shards: usize) -> Result<(), String> {
+fn reshard_sstables(
+    db: &Rc<RefCell<Database>>,
+    schema: &Schema,
+    dir: &Path,
+    shard: usize,
+    nr_shards: usize,
+) -> Result<(), String> {
     let mut applied = 0u64;
-    for e in std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?.flatten() {
+    for e in std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .flatten()
+    {
         if !e.path().is_dir() {
             continue;
         }
@@ -532,26 +700,47 @@ fn reshard_sstables(db: &Rc<RefCell<Database>>, schema: &Schema, dir: &Path, sha
             for t in ks.tables.values().filter(|t| !t.is_virtual) {
                 old.create_table(Arc::new(crate::cql3::statements::engine_schema(t)));
                 let Some(cf) = old.table(&t.id) else { continue };
-                let sources: Vec<&dyn engine::reader::MutationSource> = cf.sstables().iter().map(|s| &**s as &dyn engine::reader::MutationSource).collect();
+                let sources: Vec<&dyn engine::reader::MutationSource> = cf
+                    .sstables()
+                    .iter()
+                    .map(|s| &**s as &dyn engine::reader::MutationSource)
+                    .collect();
                 if sources.is_empty() {
                     continue;
                 }
                 let range = TokenRange::full();
                 let ranges = [engine::mutation::ClusteringRange::full()];
                 let mut merger = engine::reader::RawMerger::new(&sources, &range, &ranges);
-                while let Some(p) = merger.next_partition(cf.schema()).map_err(|e| format!("resharding {}: {e}", e))? {
-                    let owner = proto::scylla::shard_of_token(p.key.token, nr_shards as u32, crate::service::storage_proxy::SHARDING_IGNORE_MSB) as usize;
+                while let Some(p) = merger
+                    .next_partition(cf.schema())
+                    .map_err(|e| format!("resharding {}: {e}", e))?
+                {
+                    let owner = proto::scylla::shard_of_token(
+                        p.key.token,
+                        nr_shards as u32,
+                        crate::service::storage_proxy::SHARDING_IGNORE_MSB,
+                    ) as usize;
                     if owner != shard {
                         continue;
                     }
-                    db.borrow_mut().apply(&Mutation { table: t.id, update: p }).map_err(|e| format!("resharding: {e}"))?;
+                    db.borrow_mut()
+                        .apply(&Mutation {
+                            table: t.id,
+                            update: p,
+                        })
+                        .map_err(|e| format!("resharding: {e}"))?;
                     applied += 1;
                 }
             }
         }
     }
-    db.borrow_mut().flush_all().map_err(|e| format!("resharding flush: {e}"))?;
-    log::info!("shard {shard}: resharding took over {applied} partitions from SSTables in {}", dir.display());
+    db.borrow_mut()
+        .flush_all()
+        .map_err(|e| format!("resharding flush: {e}"))?;
+    log::info!(
+        "shard {shard}: resharding took over {applied} partitions from SSTables in {}",
+        dir.display()
+    );
     Ok(())
 }
 

@@ -406,12 +406,22 @@ fn format_describecluster(v: &Value) -> String {
 
 /// An object's statistics in nodetool's order (known keys first, in
 /// [`KNOWN`] order, then the others by name), without `skip` keys.
-fn ordered<'a>(obj: &'a serde_json::Map<String, Value>, skip: &[&str], table: bool) -> Vec<(&'a String, &'a Value)> {
-    let mut v: Vec<_> = obj.iter().filter(|(k, _)| !skip.contains(&k.as_str())).collect();
+fn ordered<'a>(
+    obj: &'a serde_json::Map<String, Value>,
+    skip: &[&str],
+    table: bool,
+) -> Vec<(&'a String, &'a Value)> {
+    let mut v: Vec<_> = obj
+        .iter()
+        .filter(|(k, _)| !skip.contains(&k.as_str()))
+        .collect();
     v.sort_by_key(|(k, _)| {
         // A table's pending flushes come after its latencies.
         let pos = if table && k.as_str() == "pending_flushes" {
-            KNOWN.iter().position(|(n, _)| *n == "local_write_latency_ms").map(|p| p * 2 + 1)
+            KNOWN
+                .iter()
+                .position(|(n, _)| *n == "local_write_latency_ms")
+                .map(|p| p * 2 + 1)
         } else {
             KNOWN.iter().position(|(n, _)| n == k).map(|p| p * 2)
         };
@@ -422,31 +432,31 @@ fn ordered<'a>(obj: &'a serde_json::Map<String, Value>, skip: &[&str], table: bo
 
 /// Statistics keys and their nodetool labels, in nodetool's order.
 const KNOWN: &[(&str, &str)] = &[
-        ("read_count", "Read Count"),
-        ("read_latency_ms", "Read Latency"),
-        ("write_count", "Write Count"),
-        ("write_latency_ms", "Write Latency"),
-        ("pending_flushes", "Pending Flushes"),
-        ("sstable_count", "SSTable count"),
-        ("space_used_live", "Space used (live)"),
-        ("space_used_total", "Space used (total)"),
-        (
-            "number_of_partitions_estimate",
-            "Number of partitions (estimate)",
-        ),
-        ("memtable_cell_count", "Memtable cell count"),
-        ("memtable_data_size", "Memtable data size"),
-        ("memtable_switch_count", "Memtable switch count"),
-        ("local_read_count", "Local read count"),
-        ("local_read_latency_ms", "Local read latency"),
-        ("local_write_count", "Local write count"),
-        ("local_write_latency_ms", "Local write latency"),
-        (
-            "bloom_filter_false_positives",
-            "Bloom filter false positives",
-        ),
-        ("dropped_mutations", "Dropped Mutations"),
-    ];
+    ("read_count", "Read Count"),
+    ("read_latency_ms", "Read Latency"),
+    ("write_count", "Write Count"),
+    ("write_latency_ms", "Write Latency"),
+    ("pending_flushes", "Pending Flushes"),
+    ("sstable_count", "SSTable count"),
+    ("space_used_live", "Space used (live)"),
+    ("space_used_total", "Space used (total)"),
+    (
+        "number_of_partitions_estimate",
+        "Number of partitions (estimate)",
+    ),
+    ("memtable_cell_count", "Memtable cell count"),
+    ("memtable_data_size", "Memtable data size"),
+    ("memtable_switch_count", "Memtable switch count"),
+    ("local_read_count", "Local read count"),
+    ("local_read_latency_ms", "Local read latency"),
+    ("local_write_count", "Local write count"),
+    ("local_write_latency_ms", "Local write latency"),
+    (
+        "bloom_filter_false_positives",
+        "Bloom filter false positives",
+    ),
+    ("dropped_mutations", "Dropped Mutations"),
+];
 
 /// nodetool's label for a statistics key (`sstable_count` → `SSTable count`).
 fn label(key: &str) -> String {

@@ -123,9 +123,15 @@ pub enum Term {
     /// identifiers). `{}` parses as an empty `Map`.
     Udt(Vec<(String, Term)>),
     /// `now()`, `uuid()`, `token(...)`, `ks.f(...)`; name lower-cased.
-    FunctionCall { name: String, args: Vec<Term> },
+    FunctionCall {
+        name: String,
+        args: Vec<Term>,
+    },
     /// `(int) ?` type hint.
-    TypeHint { ty: CqlType, term: Box<Term> },
+    TypeHint {
+        ty: CqlType,
+        term: Box<Term>,
+    },
 }
 
 /// A type as written in DDL; user types are resolved by the schema.
@@ -254,9 +260,17 @@ pub enum Assignment {
     /// `c = v`
     Set { column: String, value: Term },
     /// `c[k] = v`
-    SetElement { column: String, key: Term, value: Term },
+    SetElement {
+        column: String,
+        key: Term,
+        value: Term,
+    },
     /// `c.f = v`
-    SetField { column: String, field: String, value: Term },
+    SetField {
+        column: String,
+        field: String,
+        value: Term,
+    },
     /// `c = c + v`
     Append { column: String, value: Term },
     /// `c = v + c`
@@ -279,9 +293,15 @@ pub struct Update {
 pub enum DeleteTarget {
     Column(String),
     /// `DELETE m[k]`, `DELETE l[i]`
-    Element { column: String, key: Term },
+    Element {
+        column: String,
+        key: Term,
+    },
     /// `DELETE u.f`
-    Field { column: String, field: String },
+    Field {
+        column: String,
+        field: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -350,11 +370,20 @@ pub enum Selector {
     /// `count(*)` / `count(1)`.
     CountStar,
     /// `f(args)`; name lower-cased (`token`, `tojson`, `count`, `max`, ...).
-    Function { name: String, args: Vec<Selector> },
+    Function {
+        name: String,
+        args: Vec<Selector>,
+    },
     /// `CAST(x AS type)`.
-    Cast { selector: Box<Selector>, ty: CqlType },
+    Cast {
+        selector: Box<Selector>,
+        ty: CqlType,
+    },
     /// `u.field`.
-    Field { selector: Box<Selector>, field: String },
+    Field {
+        selector: Box<Selector>,
+        field: String,
+    },
     /// A constant or marker used as a selector argument.
     Term(Term),
 }
@@ -407,7 +436,10 @@ pub enum Describe {
     Cluster,
     Keyspaces,
     /// `DESCRIBE KEYSPACE [ks]` (None = current keyspace); `only` for `ONLY`.
-    Keyspace { name: Option<String>, only: bool },
+    Keyspace {
+        name: Option<String>,
+        only: bool,
+    },
     Tables,
     Table(QualifiedName),
     Types,
@@ -416,7 +448,9 @@ pub enum Describe {
     Aggregates,
     Index(QualifiedName),
     /// `DESCRIBE [FULL] SCHEMA`.
-    Schema { full: bool },
+    Schema {
+        full: bool,
+    },
     /// `DESCRIBE name` / `DESCRIBE ks.name`: whatever the name is.
     Name(QualifiedName),
 }

@@ -221,14 +221,12 @@ impl Schema {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        Schema::from_text(&text, local_dc)
-            .map(Some)
-            .map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{}: {e}", dir.join(SCHEMA_FILE).display()),
-                )
-            })
+        Schema::from_text(&text, local_dc).map(Some).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", dir.join(SCHEMA_FILE).display()),
+            )
+        })
     }
 
     /// The schema in the persisted text format (what `save` writes; also

@@ -88,7 +88,10 @@ async fn node_load(ctx: &ShardContext) -> Result<NodeLoad, String> {
         })
         .await
         .map_err(|e| e.to_string())?;
-    let mut load = NodeLoad { tables: HashMap::new(), memtable_bytes: 0 };
+    let mut load = NodeLoad {
+        tables: HashMap::new(),
+        memtable_bytes: 0,
+    };
     for r in per_shard {
         let (tables, mem) = r?;
         load.memtable_bytes += mem;
@@ -121,12 +124,22 @@ fn effective_ownership(ks: &KeyspaceMetadata, local_dc: &str) -> f64 {
 /// without one, the ownership of the (single) replication setting all
 /// non-system keyspaces share, or `None` (nodetool prints `?`) with
 /// Cassandra's note when they differ.
-fn ownership(schema: &Schema, keyspace: Option<&str>, local_dc: &str) -> Result<(Option<f64>, Option<&'static str>), Response> {
+fn ownership(
+    schema: &Schema,
+    keyspace: Option<&str>,
+    local_dc: &str,
+) -> Result<(Option<f64>, Option<&'static str>), Response> {
     if let Some(name) = keyspace {
-        let ks = schema.keyspace(name).ok_or_else(|| Response::error(400, format!("The keyspace {name}, does not exist")))?;
+        let ks = schema
+            .keyspace(name)
+            .ok_or_else(|| Response::error(400, format!("The keyspace {name}, does not exist")))?;
         return Ok((Some(effective_ownership(ks, local_dc)), None));
     }
-    let user: Vec<&Arc<KeyspaceMetadata>> = schema.keyspaces.values().filter(|k| !crate::schema::is_system_keyspace(&k.name)).collect();
+    let user: Vec<&Arc<KeyspaceMetadata>> = schema
+        .keyspaces
+        .values()
+        .filter(|k| !crate::schema::is_system_keyspace(&k.name))
+        .collect();
     match user.split_first() {
         // Only system keyspaces: the raw token ownership.
         None => Ok((Some(1.0), Some("Note: Ownership information does not include topology; for complete information, specify a keyspace"))),
@@ -143,17 +156,36 @@ fn ownership(schema: &Schema, keyspace: Option<&str>, local_dc: &str) -> Result<
 /// The tables named by `keyspace` and `cf` (all of the keyspace's tables
 /// when `cf` is empty; every table when `keyspace` is `None`). Virtual
 /// tables have no storage and are left out.
-fn select_tables(schema: &Schema, keyspace: Option<&str>, cf: &[String]) -> Result<Vec<Arc<TableMetadata>>, Response> {
+fn select_tables(
+    schema: &Schema,
+    keyspace: Option<&str>,
+    cf: &[String],
+) -> Result<Vec<Arc<TableMetadata>>, Response> {
     let Some(name) = keyspace else {
-        return Ok(schema.keyspaces.values().flat_map(|k| k.tables.values()).filter(|t| !t.is_virtual).cloned().collect());
+        return Ok(schema
+            .keyspaces
+            .values()
+            .flat_map(|k| k.tables.values())
+            .filter(|t| !t.is_virtual)
+            .cloned()
+            .collect());
     };
-    let ks = schema.keyspace(name).ok_or_else(|| Response::error(400, format!("Keyspace {name} does not exist")))?;
+    let ks = schema
+        .keyspace(name)
+        .ok_or_else(|| Response::error(400, format!("Keyspace {name} does not exist")))?;
     if cf.is_empty() {
-        return Ok(ks.tables.values().filter(|t| !t.is_virtual).cloned().collect());
+        return Ok(ks
+            .tables
+            .values()
+            .filter(|t| !t.is_virtual)
+            .cloned()
+            .collect());
     }
     let mut out = Vec::new();
     for t in cf {
-        let table = ks.tables.get(t).ok_or_else(|| Response::error(400, format!("Unknown keyspace/cf pair ({name}.{t})")))?;
+        let table = ks.tables.get(t).ok_or_else(|| {
+            Response::error(400, format!("Unknown keyspace/cf pair ({name}.{t})"))
+        })?;
         if !table.is_virtual && !out.iter().any(|o: &Arc<TableMetadata>| o.id == table.id) {
             out.push(table.clone());
         }
@@ -169,8 +201,13 @@ enum Op {
 
 /// Flushes or major-compacts `tables` on every shard.
 async fn run_on_all(ctx: &ShardContext, op: Op, tables: Vec<Arc<TableMetadata>>) -> Response {
-    let ids: Arc<Vec<(TableId, String)>> = Arc::new(tables.iter().map(|t| (t.id, t.qualified_name())).collect());
-    let what = if op == Op::Flush { "flush" } else { "compaction" };
+    let ids: Arc<Vec<(TableId, String)>> =
+        Arc::new(tables.iter().map(|t| (t.id, t.qualified_name())).collect());
+    let what = if op == Op::Flush {
+        "flush"
+    } else {
+        "compaction"
+    };
     let result = ctx
         .shards()
         .invoke_on_all(move |ctx| {
@@ -193,7 +230,9 @@ async fn run_on_all(ctx: &ShardContext, op: Op, tables: Vec<Arc<TableMetadata>>)
                         Err(engine::EngineError::NoDataDirectory(_)) => in_memory += 1,
                         // Dropped meanwhile, or not on this shard yet.
                         Err(engine::EngineError::NoSuchTable(_)) => {}
-                        Err(e) => return Err(format!("shard {}: {what} of {name} failed: {e}", ctx.id())),
+                        Err(e) => {
+                            return Err(format!("shard {}: {what} of {name} failed: {e}", ctx.id()))
+                        }
                     }
                     // Let the shard serve between tables.
                     glommio::yield_if_needed().await;
@@ -247,7 +286,11 @@ fn split_composite(key: &str) -> Vec<String> {
 /// The token of `key` (nodetool's text form) in `table`.
 fn key_token(table: &TableMetadata, key: &str) -> Result<i64, String> {
     let pk = table.partition_key();
-    let texts = if pk.len() == 1 { vec![key.to_string()] } else { split_composite(key) };
+    let texts = if pk.len() == 1 {
+        vec![key.to_string()]
+    } else {
+        split_composite(key)
+    };
     if texts.len() != pk.len() {
         return Err(format!(
             "Invalid partition key '{key}' for table {}: expected {} components separated by ':' ({})",
@@ -258,7 +301,8 @@ fn key_token(table: &TableMetadata, key: &str) -> Result<i64, String> {
     }
     let mut parts = Vec::with_capacity(pk.len());
     for (col, text) in pk.iter().zip(&texts) {
-        let v = crate::cql3::values::parse_native(&col.ty, text).map_err(|e| format!("Invalid partition key '{key}' for column {}: {e}", col.name))?;
+        let v = crate::cql3::values::parse_native(&col.ty, text)
+            .map_err(|e| format!("Invalid partition key '{key}' for column {}: {e}", col.name))?;
         parts.push(proto::value::serialize_to_vec(&v));
     }
     let refs: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
@@ -317,7 +361,11 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
     // GET /storage_service/status[?keyspace=ks] and /storage_service/ring
     for ring in [false, true] {
         let c = ctx.clone();
-        let path = if ring { "/storage_service/ring" } else { "/storage_service/status" };
+        let path = if ring {
+            "/storage_service/ring"
+        } else {
+            "/storage_service/status"
+        };
         router.route("GET", path, move |req: Request| {
             let ctx = c.clone();
             async move {
@@ -352,7 +400,10 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
                             .str("token", &t.to_string())
                             .build()
                     });
-                    json::Object::new().str("name", &local.data_center).raw("tokens", &json::array(entries)).build()
+                    json::Object::new()
+                        .str("name", &local.data_center)
+                        .raw("tokens", &json::array(entries))
+                        .build()
                 } else {
                     let node = json::Object::new()
                         .str("status", "U")
@@ -364,7 +415,10 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
                         .str("host_id", &host_id)
                         .str("rack", &local.rack)
                         .build();
-                    json::Object::new().str("name", &local.data_center).raw("nodes", &json::array([node])).build()
+                    json::Object::new()
+                        .str("name", &local.data_center)
+                        .raw("nodes", &json::array([node]))
+                        .build()
                 };
                 let mut body = json::Object::new().raw("datacenters", &json::array([dc]));
                 if let Some(n) = note {
@@ -386,7 +440,12 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
             };
             let local = s.migrations.local_info();
             let version = s.migrations.schema().version_string();
-            let versions = json::Object::new().raw(&version, &json::array([json::string(&local.broadcast_address.to_string())])).build();
+            let versions = json::Object::new()
+                .raw(
+                    &version,
+                    &json::array([json::string(&local.broadcast_address.to_string())]),
+                )
+                .build();
             Response::ok(
                 json::Object::new()
                     .str("name", &local.cluster_name)
@@ -401,40 +460,44 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
 
     // GET /storage_service/natural_endpoints/{keyspace}?cf=t&key=k
     let c = ctx.clone();
-    router.route("GET", "/storage_service/natural_endpoints/{keyspace}", move |req: Request| {
-        let ctx = c.clone();
-        async move {
-            let s = match services(&ctx) {
-                Ok(s) => s,
-                Err(e) => return Response::error(503, &e.message),
-            };
-            let ks_name = req.param("keyspace").unwrap_or_default().to_string();
-            let (Some(cf), Some(key)) = (req.query("cf"), req.query("key")) else {
-                return bad("natural_endpoints needs the cf and key query parameters");
-            };
-            let schema = s.migrations.schema();
-            let Some(ks) = schema.keyspace(&ks_name) else {
-                return bad(format!("Unknown keyspace '{ks_name}'"));
-            };
-            let Some(table) = ks.tables.get(cf) else {
-                return bad(format!("Unknown table '{cf}' in keyspace '{ks_name}'"));
-            };
-            let token = match key_token(table, key) {
-                Ok(t) => t,
-                Err(e) => return bad(e),
-            };
-            let local = s.migrations.local_info();
-            log::debug!("getendpoints {ks_name}.{cf} key {key:?}: token {token}");
-            // Alone in the ring: this node holds every token range, so it is
-            // the replica whenever the keyspace keeps one in its DC.
-            let replicas: Vec<String> = if effective_ownership(ks, &local.data_center) > 0.0 {
-                vec![json::string(&local.broadcast_address.to_string())]
-            } else {
-                vec![]
-            };
-            Response::ok(json::array(replicas))
-        }
-    });
+    router.route(
+        "GET",
+        "/storage_service/natural_endpoints/{keyspace}",
+        move |req: Request| {
+            let ctx = c.clone();
+            async move {
+                let s = match services(&ctx) {
+                    Ok(s) => s,
+                    Err(e) => return Response::error(503, &e.message),
+                };
+                let ks_name = req.param("keyspace").unwrap_or_default().to_string();
+                let (Some(cf), Some(key)) = (req.query("cf"), req.query("key")) else {
+                    return bad("natural_endpoints needs the cf and key query parameters");
+                };
+                let schema = s.migrations.schema();
+                let Some(ks) = schema.keyspace(&ks_name) else {
+                    return bad(format!("Unknown keyspace '{ks_name}'"));
+                };
+                let Some(table) = ks.tables.get(cf) else {
+                    return bad(format!("Unknown table '{cf}' in keyspace '{ks_name}'"));
+                };
+                let token = match key_token(table, key) {
+                    Ok(t) => t,
+                    Err(e) => return bad(e),
+                };
+                let local = s.migrations.local_info();
+                log::debug!("getendpoints {ks_name}.{cf} key {key:?}: token {token}");
+                // Alone in the ring: this node holds every token range, so it is
+                // the replica whenever the keyspace keeps one in its DC.
+                let replicas: Vec<String> = if effective_ownership(ks, &local.data_center) > 0.0 {
+                    vec![json::string(&local.broadcast_address.to_string())]
+                } else {
+                    vec![]
+                };
+                Response::ok(json::array(replicas))
+            }
+        },
+    );
 
     // GET /column_family/stats
     let c = ctx.clone();
@@ -461,7 +524,10 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
                             .num("sstable_count", l.sstables)
                             .num("space_used_live", l.sstable_bytes)
                             .num("space_used_total", l.sstable_bytes)
-                            .num("number_of_partitions_estimate", l.memtable_partitions + l.sstable_partitions)
+                            .num(
+                                "number_of_partitions_estimate",
+                                l.memtable_partitions + l.sstable_partitions,
+                            )
                             .num("memtable_cell_count", l.memtable_operations)
                             .num("memtable_data_size", l.memtable_bytes)
                             .raw("memtable_switch_count", "null")
@@ -490,15 +556,25 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
                         .build(),
                 );
             }
-            Response::ok(json::Object::new().raw("keyspaces", &json::array(keyspaces)).build())
+            Response::ok(
+                json::Object::new()
+                    .raw("keyspaces", &json::array(keyspaces))
+                    .build(),
+            )
         }
     });
 
     // POST flush / compact, whole node or one keyspace.
     for op in [Op::Flush, Op::Compact] {
         let (all, per_ks) = match op {
-            Op::Flush => ("/storage_service/flush", "/storage_service/keyspace_flush/{keyspace}"),
-            Op::Compact => ("/storage_service/compact", "/storage_service/keyspace_compaction/{keyspace}"),
+            Op::Flush => (
+                "/storage_service/flush",
+                "/storage_service/keyspace_flush/{keyspace}",
+            ),
+            Op::Compact => (
+                "/storage_service/compact",
+                "/storage_service/keyspace_compaction/{keyspace}",
+            ),
         };
         let c = ctx.clone();
         router.route("POST", all, move |_| {
@@ -523,7 +599,11 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
                     Err(e) => return Response::error(503, &e.message),
                 };
                 let ks = req.param("keyspace").unwrap_or_default().to_string();
-                let cf: Vec<String> = req.query_list("cf").into_iter().filter(|t| !t.is_empty()).collect();
+                let cf: Vec<String> = req
+                    .query_list("cf")
+                    .into_iter()
+                    .filter(|t| !t.is_empty())
+                    .collect();
                 match select_tables(&s.migrations.schema(), Some(&ks), &cf) {
                     Ok(t) => run_on_all(&ctx, op, t).await,
                     Err(r) => r,

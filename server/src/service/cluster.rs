@@ -70,7 +70,10 @@ struct Cur<'a> {
 
 impl<'a> Cur<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let s = self.b.get(self.pos..self.pos.checked_add(n).ok_or("overflow")?).ok_or("truncated payload")?;
+        let s = self
+            .b
+            .get(self.pos..self.pos.checked_add(n).ok_or("overflow")?)
+            .ok_or("truncated payload")?;
         self.pos += n;
         Ok(s)
     }
@@ -78,10 +81,14 @@ impl<'a> Cur<'a> {
         Ok(self.take(1)?[0])
     }
     fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().map_err(|_| "bad u32")?))
+        Ok(u32::from_be_bytes(
+            self.take(4)?.try_into().map_err(|_| "bad u32")?,
+        ))
     }
     fn i64(&mut self) -> Result<i64, String> {
-        Ok(i64::from_be_bytes(self.take(8)?.try_into().map_err(|_| "bad i64")?))
+        Ok(i64::from_be_bytes(
+            self.take(8)?.try_into().map_err(|_| "bad i64")?,
+        ))
     }
     fn bytes(&mut self) -> Result<Bytes, String> {
         let n = self.u32()? as usize;
@@ -146,7 +153,12 @@ fn get_cmd(c: &mut Cur<'_>) -> Result<ReadCommand, String> {
         let end = get_bound(c)?;
         ranges.push(ClusteringRange { start, end });
     }
-    Ok(ReadCommand { ranges, reversed, row_limit: None, now })
+    Ok(ReadCommand {
+        ranges,
+        reversed,
+        row_limit: None,
+        now,
+    })
 }
 
 fn put_scan_bound(out: &mut Vec<u8>, b: &ScanBound) {
@@ -157,7 +169,11 @@ fn put_scan_bound(out: &mut Vec<u8>, b: &ScanBound) {
             out.extend_from_slice(&token.to_be_bytes());
             out.push(*inclusive as u8);
         }
-        ScanBound::Key { token, key, inclusive } => {
+        ScanBound::Key {
+            token,
+            key,
+            inclusive,
+        } => {
             out.push(2);
             out.extend_from_slice(&token.to_be_bytes());
             put_bytes(out, key);
@@ -169,18 +185,27 @@ fn put_scan_bound(out: &mut Vec<u8>, b: &ScanBound) {
 fn get_scan_bound(c: &mut Cur<'_>) -> Result<ScanBound, String> {
     Ok(match c.u8()? {
         0 => ScanBound::Unbounded,
-        1 => ScanBound::Token { token: c.i64()?, inclusive: c.u8()? != 0 },
+        1 => ScanBound::Token {
+            token: c.i64()?,
+            inclusive: c.u8()? != 0,
+        },
         2 => {
             let token = c.i64()?;
             let key = c.bytes()?;
-            ScanBound::Key { token, key, inclusive: c.u8()? != 0 }
+            ScanBound::Key {
+                token,
+                key,
+                inclusive: c.u8()? != 0,
+            }
         }
         _ => return Err("bad scan bound".into()),
     })
 }
 
 fn table_id(c: &mut Cur<'_>) -> Result<TableId, String> {
-    c.take(16)?.try_into().map_err(|_| "bad table id".to_string())
+    c.take(16)?
+        .try_into()
+        .map_err(|_| "bad table id".to_string())
 }
 
 fn encode_partitions(parts: &[PartitionUpdate]) -> Bytes {
@@ -218,8 +243,12 @@ impl RemoteViaShard0 {
         Box::pin(async move {
             let r = shards
                 .invoke_on(0, move |ctx| async move {
-                    let Some(c) = cluster(&ctx) else { return Err("not in a cluster".to_string()) };
-                    c.ms.send_request(to, verb, payload, timeout).await.map_err(|e| e.to_string())
+                    let Some(c) = cluster(&ctx) else {
+                        return Err("not in a cluster".to_string());
+                    };
+                    c.ms.send_request(to, verb, payload, timeout)
+                        .await
+                        .map_err(|e| e.to_string())
                 })
                 .await
                 .map_err(|e| e.to_string())??;
@@ -236,7 +265,14 @@ impl RemoteReplicas for RemoteViaShard0 {
         Box::pin(async move { f.await.map(|_| ()) })
     }
 
-    fn read_raw(&self, to: IpAddr, table: TableId, key: PartitionKey, cmd: ReadCommand, timeout: Duration) -> Fut<Option<PartitionUpdate>> {
+    fn read_raw(
+        &self,
+        to: IpAddr,
+        table: TableId,
+        key: PartitionKey,
+        cmd: ReadCommand,
+        timeout: Duration,
+    ) -> Fut<Option<PartitionUpdate>> {
         let mut out = Vec::new();
         out.extend_from_slice(&table);
         out.extend_from_slice(&key.token.to_be_bytes());
@@ -246,7 +282,15 @@ impl RemoteReplicas for RemoteViaShard0 {
         Box::pin(async move { Ok(decode_partitions(f.await?)?.into_iter().next()) })
     }
 
-    fn scan_raw(&self, to: IpAddr, table: TableId, range: TokenRange, cmd: ReadCommand, limit: usize, timeout: Duration) -> Fut<Vec<PartitionUpdate>> {
+    fn scan_raw(
+        &self,
+        to: IpAddr,
+        table: TableId,
+        range: TokenRange,
+        cmd: ReadCommand,
+        limit: usize,
+        timeout: Duration,
+    ) -> Fut<Vec<PartitionUpdate>> {
         let mut out = Vec::new();
         out.extend_from_slice(&table);
         put_scan_bound(&mut out, &range.start);
@@ -258,14 +302,20 @@ impl RemoteReplicas for RemoteViaShard0 {
     }
 
     fn truncate(&self, to: IpAddr, table: TableId, timeout: Duration) -> Fut<()> {
-        let f = self.request(to, Verb::TruncateReq, Bytes::copy_from_slice(&table), timeout);
+        let f = self.request(
+            to,
+            Verb::TruncateReq,
+            Bytes::copy_from_slice(&table),
+            timeout,
+        );
         Box::pin(async move { f.await.map(|_| ()) })
     }
 }
 
 /// Shard 0's cluster services, once started.
 pub fn cluster(ctx: &ShardContext) -> Option<Rc<ClusterServices>> {
-    ctx.service(CLUSTER_SERVICES).and_then(|s| s.downcast::<ClusterServices>().ok())
+    ctx.service(CLUSTER_SERVICES)
+        .and_then(|s| s.downcast::<ClusterServices>().ok())
 }
 
 const CLUSTER_SERVICES: u64 = u64::MAX - 1;
@@ -284,7 +334,11 @@ where
 
 impl ClusterServices {
     /// Starts messaging and gossip on shard 0 and installs the first topology.
-    pub async fn start(ctx: ShardContext, config: &crate::config::Config, local: LocalNodeInfo) -> Result<Rc<ClusterServices>, String> {
+    pub async fn start(
+        ctx: ShardContext,
+        config: &crate::config::Config,
+        local: LocalNodeInfo,
+    ) -> Result<Rc<ClusterServices>, String> {
         let addr = SocketAddr::new(config.listen_address, config.storage_port);
         let ms = MessagingService::new(addr, MessagingConfig::default());
         register_verbs(&ms, &ctx);
@@ -293,12 +347,29 @@ impl ClusterServices {
         let states = vec![
             (ApplicationState::Dc, local.data_center.clone()),
             (ApplicationState::Rack, local.rack.clone()),
-            (ApplicationState::HostId, crate::schema::digest::uuid_to_string(&local.host_id)),
-            (ApplicationState::Tokens, local.tokens.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")),
+            (
+                ApplicationState::HostId,
+                crate::schema::digest::uuid_to_string(&local.host_id),
+            ),
+            (
+                ApplicationState::Tokens,
+                local
+                    .tokens
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
             (ApplicationState::RpcAddress, local.rpc_address.to_string()),
             (ApplicationState::NativePort, local.rpc_port.to_string()),
-            (ApplicationState::ReleaseVersion, local.release_version.clone()),
-            (ApplicationState::SchemaVersion, crate::schema::digest::uuid_to_string(&schema.version)),
+            (
+                ApplicationState::ReleaseVersion,
+                local.release_version.clone(),
+            ),
+            (
+                ApplicationState::SchemaVersion,
+                crate::schema::digest::uuid_to_string(&schema.version),
+            ),
             (ApplicationState::Status, "NORMAL".to_string()),
         ];
         let gossiper = Gossiper::with_config(
@@ -307,31 +378,50 @@ impl ClusterServices {
             seeds,
             local.gossip_generation,
             states,
-            crate::gms::GossipConfig { cluster_name: config.cluster_name.clone(), ..Default::default() },
+            crate::gms::GossipConfig {
+                cluster_name: config.cluster_name.clone(),
+                ..Default::default()
+            },
         );
-        let c = Rc::new(ClusterServices { ms, gossiper: gossiper.clone(), local, ctx: ctx.clone(), up: RefCell::new(BTreeSet::new()) });
+        let c = Rc::new(ClusterServices {
+            ms,
+            gossiper: gossiper.clone(),
+            local,
+            ctx: ctx.clone(),
+            up: RefCell::new(BTreeSet::new()),
+        });
         ctx.insert_service(CLUSTER_SERVICES, c.clone());
         gossiper.subscribe(Rc::new(Watcher { ctx: ctx.clone() }));
         // Local schema changes: gossip the new version, push the schema.
         {
             let ctx2 = ctx.clone();
-            services(&ctx).map_err(|e| e.message)?.migrations.set_on_change(Rc::new(move |schema: Arc<Schema>| {
-                if let Some(c) = cluster(&ctx2) {
-                    c.gossiper.add_local_state(ApplicationState::SchemaVersion, crate::schema::digest::uuid_to_string(&schema.version));
-                    let text = Bytes::from(schema.to_text().into_bytes());
-                    for ip in c.gossiper.live_members() {
-                        if ip != c.gossiper.local() {
-                            let _ = c.ms.send_oneway(ip, Verb::SchemaPush, text.clone());
+            services(&ctx)
+                .map_err(|e| e.message)?
+                .migrations
+                .set_on_change(Rc::new(move |schema: Arc<Schema>| {
+                    if let Some(c) = cluster(&ctx2) {
+                        c.gossiper.add_local_state(
+                            ApplicationState::SchemaVersion,
+                            crate::schema::digest::uuid_to_string(&schema.version),
+                        );
+                        let text = Bytes::from(schema.to_text().into_bytes());
+                        for ip in c.gossiper.live_members() {
+                            if ip != c.gossiper.local() {
+                                let _ = c.ms.send_oneway(ip, Verb::SchemaPush, text.clone());
+                            }
                         }
                     }
-                }
-            }));
+                }));
         }
         Ok(c)
     }
 
     /// Runs messaging and gossip until `stop`.
-    pub async fn run(self: &Rc<Self>, stop: crate::shard::LatchWait, stop2: crate::shard::LatchWait) {
+    pub async fn run(
+        self: &Rc<Self>,
+        stop: crate::shard::LatchWait,
+        stop2: crate::shard::LatchWait,
+    ) {
         let ms = self.ms.clone();
         let g = self.gossiper.clone();
         let listen = async move {
@@ -354,7 +444,9 @@ impl ClusterServices {
             tokens: self.local.tokens.clone(),
             rpc_address: self.local.rpc_address,
             native_port: self.local.rpc_port,
-            schema_version: services(&self.ctx).map(|s| s.migrations.schema().version).unwrap_or([0; 16]),
+            schema_version: services(&self.ctx)
+                .map(|s| s.migrations.schema().version)
+                .unwrap_or([0; 16]),
             release_version: self.local.release_version.clone(),
             status: "NORMAL".into(),
             alive: true,
@@ -364,7 +456,10 @@ impl ClusterServices {
                 continue;
             }
             let get = |k: ApplicationState| snap.states.get(&k).cloned().unwrap_or_default();
-            let tokens: Vec<i64> = get(ApplicationState::Tokens).split(',').filter_map(|t| t.trim().parse().ok()).collect();
+            let tokens: Vec<i64> = get(ApplicationState::Tokens)
+                .split(',')
+                .filter_map(|t| t.trim().parse().ok())
+                .collect();
             let dc = get(ApplicationState::Dc);
             if dc.is_empty() || tokens.is_empty() {
                 continue;
@@ -374,11 +469,15 @@ impl ClusterServices {
                 addr: ip,
                 dc,
                 rack: get(ApplicationState::Rack),
-                host_id: crate::schema::digest::parse_uuid(&get(ApplicationState::HostId)).unwrap_or([0; 16]),
+                host_id: crate::schema::digest::parse_uuid(&get(ApplicationState::HostId))
+                    .unwrap_or([0; 16]),
                 tokens,
                 rpc_address: get(ApplicationState::RpcAddress).parse().unwrap_or(ip),
                 native_port: get(ApplicationState::NativePort).parse().unwrap_or(9042),
-                schema_version: crate::schema::digest::parse_uuid(&get(ApplicationState::SchemaVersion)).unwrap_or([0; 16]),
+                schema_version: crate::schema::digest::parse_uuid(&get(
+                    ApplicationState::SchemaVersion,
+                ))
+                .unwrap_or([0; 16]),
                 release_version: get(ApplicationState::ReleaseVersion),
                 status: status.split(',').next().unwrap_or("NORMAL").to_string(),
                 alive: snap.alive,
@@ -401,7 +500,8 @@ impl ClusterServices {
                         s.proxy.set_topology(topo);
                         s.migrations.set_cluster_view(peers, dcs);
                         if s.proxy.topology().endpoints.len() > 1 {
-                            s.proxy.set_remote(Rc::new(RemoteViaShard0 { ctx: ctx.clone() }));
+                            s.proxy
+                                .set_remote(Rc::new(RemoteViaShard0 { ctx: ctx.clone() }));
                         }
                     }
                 }
@@ -429,8 +529,16 @@ impl ClusterServices {
 
     fn rpc_of(&self, ip: IpAddr) -> SocketAddr {
         let snap = self.gossiper.endpoint_state(ip);
-        let rpc = snap.as_ref().and_then(|s| s.states.get(&ApplicationState::RpcAddress)).and_then(|v| v.parse().ok()).unwrap_or(ip);
-        let port = snap.as_ref().and_then(|s| s.states.get(&ApplicationState::NativePort)).and_then(|v| v.parse().ok()).unwrap_or(9042);
+        let rpc = snap
+            .as_ref()
+            .and_then(|s| s.states.get(&ApplicationState::RpcAddress))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(ip);
+        let port = snap
+            .as_ref()
+            .and_then(|s| s.states.get(&ApplicationState::NativePort))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(9042);
         SocketAddr::new(rpc, port)
     }
 }
@@ -442,7 +550,11 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn spawn(&self, f: impl FnOnce(Rc<ClusterServices>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + 'static) {
+    fn spawn(
+        &self,
+        f: impl FnOnce(Rc<ClusterServices>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
+            + 'static,
+    ) {
         if let Some(c) = cluster(&self.ctx) {
             glommio::spawn_local(f(c)).detach();
         }
@@ -456,7 +568,14 @@ impl EndpointStateSubscriber for Watcher {
                 c.refresh().await;
                 let addr = c.rpc_of(ip);
                 log::info!("node {ip} joined the cluster");
-                c.publish(EVENT_TOPOLOGY, Event::TopologyChange { change: "NEW_NODE".into(), addr }).await;
+                c.publish(
+                    EVENT_TOPOLOGY,
+                    Event::TopologyChange {
+                        change: "NEW_NODE".into(),
+                        addr,
+                    },
+                )
+                .await;
             })
         });
     }
@@ -480,7 +599,14 @@ impl EndpointStateSubscriber for Watcher {
                 if c.up.borrow_mut().insert(ip) {
                     log::info!("node {ip} is now UP");
                     let addr = c.rpc_of(ip);
-                    c.publish(EVENT_STATUS, Event::StatusChange { change: "UP".into(), addr }).await;
+                    c.publish(
+                        EVENT_STATUS,
+                        Event::StatusChange {
+                            change: "UP".into(),
+                            addr,
+                        },
+                    )
+                    .await;
                 }
             })
         });
@@ -493,7 +619,14 @@ impl EndpointStateSubscriber for Watcher {
                 if c.up.borrow_mut().remove(&ip) {
                     log::info!("node {ip} is now DOWN");
                     let addr = c.rpc_of(ip);
-                    c.publish(EVENT_STATUS, Event::StatusChange { change: "DOWN".into(), addr }).await;
+                    c.publish(
+                        EVENT_STATUS,
+                        Event::StatusChange {
+                            change: "DOWN".into(),
+                            addr,
+                        },
+                    )
+                    .await;
                 }
             })
         });
@@ -504,7 +637,14 @@ impl EndpointStateSubscriber for Watcher {
             Box::pin(async move {
                 c.refresh().await;
                 let addr = c.rpc_of(ip);
-                c.publish(EVENT_TOPOLOGY, Event::TopologyChange { change: "REMOVED_NODE".into(), addr }).await;
+                c.publish(
+                    EVENT_TOPOLOGY,
+                    Event::TopologyChange {
+                        change: "REMOVED_NODE".into(),
+                        addr,
+                    },
+                )
+                .await;
             })
         });
     }
@@ -518,10 +658,17 @@ async fn pull_schema_if_needed(c: &Rc<ClusterServices>, ip: IpAddr, version: &st
     if crate::schema::digest::parse_uuid(version) == Some(ours.version) {
         return;
     }
-    let Ok(reply) = c.ms.send_request(ip, Verb::SchemaPull, Bytes::new(), Duration::from_secs(5)).await else { return };
+    let Ok(reply) =
+        c.ms.send_request(ip, Verb::SchemaPull, Bytes::new(), Duration::from_secs(5))
+            .await
+    else {
+        return;
+    };
     let Ok(text) = unstatus(reply) else { return };
     let local_dc = c.local.data_center.clone();
-    let Ok(theirs) = Schema::from_text(&String::from_utf8_lossy(&text), &local_dc) else { return };
+    let Ok(theirs) = Schema::from_text(&String::from_utf8_lossy(&text), &local_dc) else {
+        return;
+    };
     let mut merged = (*ours).clone();
     let mut changed = false;
     for (name, ks) in &theirs.keyspaces {
@@ -553,7 +700,10 @@ async fn pull_schema_if_needed(c: &Rc<ClusterServices>, ip: IpAddr, version: &st
             log::warn!("could not adopt the schema of {ip}: {}", e.message);
         } else {
             let v = s.migrations.schema().version;
-            c.gossiper.add_local_state(ApplicationState::SchemaVersion, crate::schema::digest::uuid_to_string(&v));
+            c.gossiper.add_local_state(
+                ApplicationState::SchemaVersion,
+                crate::schema::digest::uuid_to_string(&v),
+            );
         }
     }
 }
@@ -578,13 +728,20 @@ fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
         handler(move |_, payload| {
             let ctx = c.clone();
             async move {
-                let mut cur = Cur { b: &payload, pos: 0 };
+                let mut cur = Cur {
+                    b: &payload,
+                    pos: 0,
+                };
                 let table = table_id(&mut cur)?;
                 let token = cur.i64()?;
                 let key = cur.bytes()?;
                 let cmd = get_cmd(&mut cur)?;
                 let s = services(&ctx).map_err(|e| e.message)?;
-                let p = s.proxy.read_raw_routed(table, PartitionKey { token, key }, cmd).await.map_err(|e| e.message)?;
+                let p = s
+                    .proxy
+                    .read_raw_routed(table, PartitionKey { token, key }, cmd)
+                    .await
+                    .map_err(|e| e.message)?;
                 Ok(encode_partitions(&p.into_iter().collect::<Vec<_>>()))
             }
         }),
@@ -595,14 +752,26 @@ fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
         handler(move |_, payload| {
             let ctx = c.clone();
             async move {
-                let mut cur = Cur { b: &payload, pos: 0 };
+                let mut cur = Cur {
+                    b: &payload,
+                    pos: 0,
+                };
                 let table = table_id(&mut cur)?;
                 let start = get_scan_bound(&mut cur)?;
                 let end = get_scan_bound(&mut cur)?;
                 let limit = cur.u32()? as usize;
                 let cmd = get_cmd(&mut cur)?;
                 let s = services(&ctx).map_err(|e| e.message)?;
-                let parts = s.proxy.scan_raw_all_shards(table, &TokenRange { start, end }, &cmd, limit.min(100_000)).await.map_err(|e| e.message)?;
+                let parts = s
+                    .proxy
+                    .scan_raw_all_shards(
+                        table,
+                        &TokenRange { start, end },
+                        &cmd,
+                        limit.min(100_000),
+                    )
+                    .await
+                    .map_err(|e| e.message)?;
                 Ok(encode_partitions(&parts))
             }
         }),
@@ -628,11 +797,17 @@ fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
                 let local_dc = s.migrations.local_info().data_center;
                 let schema = Schema::from_text(&String::from_utf8_lossy(&payload), &local_dc)?;
                 if schema.version != s.migrations.schema().version {
-                    log::info!("schema {} pushed by {from}", crate::schema::digest::uuid_to_string(&schema.version));
+                    log::info!(
+                        "schema {} pushed by {from}",
+                        crate::schema::digest::uuid_to_string(&schema.version)
+                    );
                     s.migrations.adopt(schema).await.map_err(|e| e.message)?;
                     if let Some(c) = cluster(&ctx) {
                         let v = s.migrations.schema().version;
-                        c.gossiper.add_local_state(ApplicationState::SchemaVersion, crate::schema::digest::uuid_to_string(&v));
+                        c.gossiper.add_local_state(
+                            ApplicationState::SchemaVersion,
+                            crate::schema::digest::uuid_to_string(&v),
+                        );
                     }
                 }
                 Ok(Bytes::new())
@@ -645,7 +820,10 @@ fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
         handler(move |_, payload| {
             let ctx = c.clone();
             async move {
-                let mut cur = Cur { b: &payload, pos: 0 };
+                let mut cur = Cur {
+                    b: &payload,
+                    pos: 0,
+                };
                 let table = table_id(&mut cur)?;
                 let s = services(&ctx).map_err(|e| e.message)?;
                 let schema = s.migrations.schema();

@@ -29,9 +29,17 @@ pub fn shard_error(e: ShardError) -> ErrorResponse {
 /// Maps a schema error to its protocol error.
 pub fn schema_error(e: &SchemaError) -> ErrorResponse {
     match e {
-        SchemaError::AlreadyExists { keyspace, table, message } => {
-            ErrorResponse::new(DbError::AlreadyExists { keyspace: keyspace.clone(), table: table.clone() }, message.clone())
-        }
+        SchemaError::AlreadyExists {
+            keyspace,
+            table,
+            message,
+        } => ErrorResponse::new(
+            DbError::AlreadyExists {
+                keyspace: keyspace.clone(),
+                table: table.clone(),
+            },
+            message.clone(),
+        ),
         SchemaError::Invalid(m) => ErrorResponse::invalid(m.clone()),
         SchemaError::Config(m) => ErrorResponse::config(m.clone()),
         SchemaError::Syntax(m) => ErrorResponse::syntax(m.clone()),
@@ -60,7 +68,14 @@ pub struct MigrationManager {
 }
 
 impl MigrationManager {
-    pub fn new(schema: Schema, db: Rc<RefCell<Database>>, local: LocalNodeInfo, events: Rc<EventBus>, schema_dir: Option<PathBuf>, ctx: Option<ShardContext>) -> Self {
+    pub fn new(
+        schema: Schema,
+        db: Rc<RefCell<Database>>,
+        local: LocalNodeInfo,
+        events: Rc<EventBus>,
+        schema_dir: Option<PathBuf>,
+        ctx: Option<ShardContext>,
+    ) -> Self {
         {
             let mut d = db.borrow_mut();
             for ks in schema.keyspaces.values() {
@@ -97,7 +112,11 @@ impl MigrationManager {
     ///
     /// Every schema change is made on shard 0 (one at a time), persisted,
     /// then installed on every shard before the statement is answered.
-    pub async fn announce(&self, stmt: &Statement, keyspace: Option<&str>) -> Result<Option<SchemaChangeEvent>, ErrorResponse> {
+    pub async fn announce(
+        &self,
+        stmt: &Statement,
+        keyspace: Option<&str>,
+    ) -> Result<Option<SchemaChangeEvent>, ErrorResponse> {
         match &self.ctx {
             Some(ctx) if ctx.id() != 0 => {
                 let stmt = stmt.clone();
@@ -105,7 +124,9 @@ impl MigrationManager {
                 ctx.shards()
                     .invoke_on(0, move |ctx| async move {
                         let s = crate::node::services(&ctx)?;
-                        s.migrations.announce_local(&stmt, keyspace.as_deref()).await
+                        s.migrations
+                            .announce_local(&stmt, keyspace.as_deref())
+                            .await
                     })
                     .await
                     .map_err(shard_error)?
@@ -114,21 +135,36 @@ impl MigrationManager {
         }
     }
 
-    async fn announce_local(&self, stmt: &Statement, keyspace: Option<&str>) -> Result<Option<SchemaChangeEvent>, ErrorResponse> {
-        let _permit = self.ddl_lock.acquire_permit(1).await.map_err(|e| ErrorResponse::server(format!("schema lock: {e}")))?;
+    async fn announce_local(
+        &self,
+        stmt: &Statement,
+        keyspace: Option<&str>,
+    ) -> Result<Option<SchemaChangeEvent>, ErrorResponse> {
+        let _permit = self
+            .ddl_lock
+            .acquire_permit(1)
+            .await
+            .map_err(|e| ErrorResponse::server(format!("schema lock: {e}")))?;
         let old = self.schema();
         let local_dc = self.local.borrow().data_center.clone();
         let mut known = self.known_dcs.borrow().clone();
         if !known.contains(&local_dc) {
             known.push(local_dc.clone());
         }
-        let ctx = DdlContext { now_micros: now_micros(), known_datacenters: known, local_dc };
-        let (new, event) = old.apply_ddl(stmt, keyspace, &ctx).map_err(|e| schema_error(&e))?;
+        let ctx = DdlContext {
+            now_micros: now_micros(),
+            known_datacenters: known,
+            local_dc,
+        };
+        let (new, event) = old
+            .apply_ddl(stmt, keyspace, &ctx)
+            .map_err(|e| schema_error(&e))?;
         if event.is_none() {
             return Ok(None);
         }
         if let Some(dir) = &self.schema_dir {
-            new.save(dir).map_err(|e| ErrorResponse::server(format!("failed to persist schema: {e}")))?;
+            new.save(dir)
+                .map_err(|e| ErrorResponse::server(format!("failed to persist schema: {e}")))?;
         }
         let new = Arc::new(new);
         match &self.ctx {
@@ -162,12 +198,17 @@ impl MigrationManager {
     /// Adopts a schema received from another node (on shard 0): persists it
     /// and installs it on every shard.
     pub async fn adopt(&self, new: Schema) -> Result<(), ErrorResponse> {
-        let _permit = self.ddl_lock.acquire_permit(1).await.map_err(|e| ErrorResponse::server(format!("schema lock: {e}")))?;
+        let _permit = self
+            .ddl_lock
+            .acquire_permit(1)
+            .await
+            .map_err(|e| ErrorResponse::server(format!("schema lock: {e}")))?;
         if new.version == self.schema().version {
             return Ok(());
         }
         if let Some(dir) = &self.schema_dir {
-            new.save(dir).map_err(|e| ErrorResponse::server(format!("failed to persist schema: {e}")))?;
+            new.save(dir)
+                .map_err(|e| ErrorResponse::server(format!("failed to persist schema: {e}")))?;
         }
         let new = Arc::new(new);
         match &self.ctx {
@@ -230,14 +271,15 @@ impl MigrationManager {
         }
         for ks in old.keyspaces.values() {
             for t in ks.tables.values() {
-                let kept = new.table(&t.keyspace, &t.name).is_some_and(|n| n.id == t.id);
+                let kept = new
+                    .table(&t.keyspace, &t.name)
+                    .is_some_and(|n| n.id == t.id);
                 if !kept && !t.is_virtual {
                     db.drop_table(&t.id);
                 }
             }
         }
     }
-
 }
 
 impl NodeInfoSource for MigrationManager {
@@ -249,7 +291,12 @@ impl NodeInfoSource for MigrationManager {
         self.local.borrow().data_center.clone()
     }
 
-    fn virtual_rows(&self, schema: &Schema, keyspace: &str, table: &str) -> Option<Vec<Vec<Option<CqlValue>>>> {
+    fn virtual_rows(
+        &self,
+        schema: &Schema,
+        keyspace: &str,
+        table: &str,
+    ) -> Option<Vec<Vec<Option<CqlValue>>>> {
         let local = self.local.borrow();
         let peers = self.peers.borrow();
         crate::schema::virtual_table_rows(schema, &local, &peers, keyspace, table)

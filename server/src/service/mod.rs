@@ -2,8 +2,8 @@
 
 pub mod admin_routes;
 pub mod client_state;
-pub mod migration_manager;
-pub mod storage_proxy;
-pub mod replication;
-pub mod topology;
 pub mod cluster;
+pub mod migration_manager;
+pub mod replication;
+pub mod storage_proxy;
+pub mod topology;

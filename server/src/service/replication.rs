@@ -26,8 +26,23 @@ type Fut<T> = Pin<Box<dyn Future<Output = Result<T, String>>>>;
 /// The replica paths of other nodes, reached through the MessagingService.
 pub trait RemoteReplicas {
     fn apply(&self, to: IpAddr, m: Mutation, timeout: Duration) -> Fut<()>;
-    fn read_raw(&self, to: IpAddr, table: TableId, key: PartitionKey, cmd: ReadCommand, timeout: Duration) -> Fut<Option<PartitionUpdate>>;
-    fn scan_raw(&self, to: IpAddr, table: TableId, range: TokenRange, cmd: ReadCommand, limit: usize, timeout: Duration) -> Fut<Vec<PartitionUpdate>>;
+    fn read_raw(
+        &self,
+        to: IpAddr,
+        table: TableId,
+        key: PartitionKey,
+        cmd: ReadCommand,
+        timeout: Duration,
+    ) -> Fut<Option<PartitionUpdate>>;
+    fn scan_raw(
+        &self,
+        to: IpAddr,
+        table: TableId,
+        range: TokenRange,
+        cmd: ReadCommand,
+        limit: usize,
+        timeout: Duration,
+    ) -> Fut<Vec<PartitionUpdate>>;
     fn truncate(&self, to: IpAddr, table: TableId, timeout: Duration) -> Fut<()>;
 }
 
@@ -37,9 +52,20 @@ fn quorum(rf: usize) -> usize {
 
 /// Whether the replicas in `acked` (endpoint indexes) satisfy `cl`, and
 /// (received, block_for) for error reports.
-fn satisfied(topo: &Topology, rep: &Replication, reps: &[usize], cl: Consistency, acked: &[usize]) -> (bool, usize, usize) {
+fn satisfied(
+    topo: &Topology,
+    rep: &Replication,
+    reps: &[usize],
+    cl: Consistency,
+    acked: &[usize],
+) -> (bool, usize, usize) {
     let local_dc = &topo.local().dc;
-    let in_dc = |dc: &str| acked.iter().filter(|i| topo.endpoints[**i].dc == dc).count();
+    let in_dc = |dc: &str| {
+        acked
+            .iter()
+            .filter(|i| topo.endpoints[**i].dc == dc)
+            .count()
+    };
     let rf_in = |dc: &str| match rep {
         Replication::Simple(rf) => *rf,
         Replication::PerDc(m) => m.get(dc).copied().unwrap_or(0),
@@ -58,7 +84,9 @@ fn satisfied(topo: &Topology, rep: &Replication, reps: &[usize], cl: Consistency
         Consistency::Quorum | Consistency::Serial => need(quorum(total_rf), acked.len()),
         Consistency::All => need(reps.len().max(total_rf.min(reps.len())), acked.len()),
         Consistency::LocalOne => need(1, in_dc(local_dc)),
-        Consistency::LocalQuorum | Consistency::LocalSerial => need(quorum(rf_in(local_dc)), in_dc(local_dc)),
+        Consistency::LocalQuorum | Consistency::LocalSerial => {
+            need(quorum(rf_in(local_dc)), in_dc(local_dc))
+        }
         Consistency::EachQuorum => match rep {
             Replication::PerDc(m) => {
                 let mut ok = true;
@@ -80,16 +108,35 @@ fn satisfied(topo: &Topology, rep: &Replication, reps: &[usize], cl: Consistency
 }
 
 impl StorageProxy {
-    fn check_replicas(&self, topo: &Topology, rep: &Replication, reps: &[usize], cl: Consistency, is_write: bool) -> Result<(), ErrorResponse> {
+    fn check_replicas(
+        &self,
+        topo: &Topology,
+        rep: &Replication,
+        reps: &[usize],
+        cl: Consistency,
+        is_write: bool,
+    ) -> Result<(), ErrorResponse> {
         if is_write && matches!(cl, Consistency::Serial | Consistency::LocalSerial) {
-            return Err(ErrorResponse::invalid("You must use conditional updates for serializable writes"));
+            return Err(ErrorResponse::invalid(
+                "You must use conditional updates for serializable writes",
+            ));
         }
-        let live = |dc: &str| reps.iter().filter(|i| topo.endpoints[**i].alive && topo.endpoints[**i].dc == dc).count();
+        let live = |dc: &str| {
+            reps.iter()
+                .filter(|i| topo.endpoints[**i].alive && topo.endpoints[**i].dc == dc)
+                .count()
+        };
         check_availability(rep, cl, &topo.local().dc, &live, is_write)
     }
 
     /// Sends `m` to every live replica of its token; answers once `cl` is met.
-    pub(crate) async fn mutate_replicated(&self, ks: &KeyspaceMetadata, m: Mutation, cl: Consistency, write_type: &str) -> Result<(), ErrorResponse> {
+    pub(crate) async fn mutate_replicated(
+        &self,
+        ks: &KeyspaceMetadata,
+        m: Mutation,
+        cl: Consistency,
+        write_type: &str,
+    ) -> Result<(), ErrorResponse> {
         let topo = self.topology();
         let rep = Replication::of(ks);
         let reps = topo.replicas(ks, m.update.key.token);
@@ -108,7 +155,9 @@ impl StorageProxy {
                 }
                 continue;
             }
-            let (Some(remote), true) = (remote.as_ref(), ep.alive) else { continue };
+            let (Some(remote), true) = (remote.as_ref(), ep.alive) else {
+                continue;
+            };
             let fut = remote.apply(ep.addr, m.clone(), self.write_timeout);
             let tx = tx.clone();
             glommio::spawn_local(async move {
@@ -125,7 +174,11 @@ impl StorageProxy {
                 return Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            let next = if left.is_zero() { Err(()) } else { crate::shard::timeout(left, rx.recv()).await.map_err(|_| ()) };
+            let next = if left.is_zero() {
+                Err(())
+            } else {
+                crate::shard::timeout(left, rx.recv()).await.map_err(|_| ())
+            };
             match next {
                 Ok(Some((i, true))) => acked.push(i),
                 Ok(Some((_, false))) => {}
@@ -136,7 +189,12 @@ impl StorageProxy {
                         }
                     }
                     return Err(ErrorResponse::new(
-                        DbError::WriteTimeout { consistency: cl, received: received as i32, block_for: block_for as i32, write_type: write_type.to_string() },
+                        DbError::WriteTimeout {
+                            consistency: cl,
+                            received: received as i32,
+                            block_for: block_for as i32,
+                            write_type: write_type.to_string(),
+                        },
                         format!("Operation timed out - received only {received} responses."),
                     ));
                 }
@@ -146,9 +204,19 @@ impl StorageProxy {
 
     /// Replicas to read from for `cl`, closest first: this node, its
     /// datacenter, then the others.
-    fn read_targets(&self, topo: &Topology, rep: &Replication, reps: &[usize], cl: Consistency) -> Vec<usize> {
+    fn read_targets(
+        &self,
+        topo: &Topology,
+        rep: &Replication,
+        reps: &[usize],
+        cl: Consistency,
+    ) -> Vec<usize> {
         let local_dc = &topo.local().dc;
-        let mut live: Vec<usize> = reps.iter().copied().filter(|i| topo.endpoints[*i].alive).collect();
+        let mut live: Vec<usize> = reps
+            .iter()
+            .copied()
+            .filter(|i| topo.endpoints[*i].alive)
+            .collect();
         live.sort_by_key(|i| (*i != 0, topo.endpoints[*i].dc != *local_dc));
         let mut chosen = Vec::new();
         for i in live {
@@ -157,7 +225,9 @@ impl StorageProxy {
             }
             let dc = &topo.endpoints[i].dc;
             let useful = match cl {
-                Consistency::LocalOne | Consistency::LocalQuorum | Consistency::LocalSerial => dc == local_dc,
+                Consistency::LocalOne | Consistency::LocalQuorum | Consistency::LocalSerial => {
+                    dc == local_dc
+                }
                 _ => true,
             };
             if useful {
@@ -167,7 +237,14 @@ impl StorageProxy {
         chosen
     }
 
-    pub(crate) async fn read_replicated(&self, ks: &KeyspaceMetadata, table: &TableMetadata, key: &PartitionKey, cmd: &ReadCommand, cl: Consistency) -> Result<Option<PartitionUpdate>, ErrorResponse> {
+    pub(crate) async fn read_replicated(
+        &self,
+        ks: &KeyspaceMetadata,
+        table: &TableMetadata,
+        key: &PartitionKey,
+        cmd: &ReadCommand,
+        cl: Consistency,
+    ) -> Result<Option<PartitionUpdate>, ErrorResponse> {
         let topo = self.topology();
         let rep = Replication::of(ks);
         let reps = topo.replicas(ks, key.token);
@@ -179,11 +256,23 @@ impl StorageProxy {
         let mut answers: Vec<(usize, Option<PartitionUpdate>)> = Vec::new();
         for &i in &targets {
             if i == 0 {
-                answers.push((0, self.read_raw_routed(table.id, key.clone(), cmd.clone()).await?));
+                answers.push((
+                    0,
+                    self.read_raw_routed(table.id, key.clone(), cmd.clone())
+                        .await?,
+                ));
                 continue;
             }
-            let Some(remote) = remote.as_ref() else { continue };
-            let fut = remote.read_raw(topo.endpoints[i].addr, table.id, key.clone(), cmd.clone(), self.read_timeout);
+            let Some(remote) = remote.as_ref() else {
+                continue;
+            };
+            let fut = remote.read_raw(
+                topo.endpoints[i].addr,
+                table.id,
+                key.clone(),
+                cmd.clone(),
+                self.read_timeout,
+            );
             let tx = tx.clone();
             glommio::spawn_local(async move {
                 let r = fut.await;
@@ -195,13 +284,28 @@ impl StorageProxy {
         let deadline = Instant::now() + self.read_timeout;
         while answers.len() < targets.len() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let next = if left.is_zero() { Err(()) } else { crate::shard::timeout(left, rx.recv()).await.map_err(|_| ()) };
+            let next = if left.is_zero() {
+                Err(())
+            } else {
+                crate::shard::timeout(left, rx.recv()).await.map_err(|_| ())
+            };
             match next {
                 Ok(Some((i, Ok(p)))) => answers.push((i, p)),
                 Ok(Some((_, Err(_)))) | Ok(None) | Err(()) => {
-                    let (_, received, block_for) = satisfied(&topo, &rep, &reps, cl, &answers.iter().map(|(i, _)| *i).collect::<Vec<_>>());
+                    let (_, received, block_for) = satisfied(
+                        &topo,
+                        &rep,
+                        &reps,
+                        cl,
+                        &answers.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+                    );
                     return Err(ErrorResponse::new(
-                        DbError::ReadTimeout { consistency: cl, received: received as i32, block_for: block_for as i32, data_present: !answers.is_empty() },
+                        DbError::ReadTimeout {
+                            consistency: cl,
+                            received: received as i32,
+                            block_for: block_for as i32,
+                            data_present: !answers.is_empty(),
+                        },
                         format!("Operation timed out - received only {received} responses."),
                     ));
                 }
@@ -221,18 +325,25 @@ impl StorageProxy {
         if let Some(m) = &merged {
             let mut repairs = Vec::new();
             for (i, p) in &answers {
-                let mut check = p.clone().unwrap_or_else(|| PartitionUpdate::new(key.clone()));
+                let mut check = p
+                    .clone()
+                    .unwrap_or_else(|| PartitionUpdate::new(key.clone()));
                 engine::reconcile::apply_update(&schema, &mut check, m);
                 if Some(&check) != p.as_ref() {
                     repairs.push(*i);
                 }
             }
             for i in repairs {
-                let mutation = Mutation { table: table.id, update: m.clone() };
+                let mutation = Mutation {
+                    table: table.id,
+                    update: m.clone(),
+                };
                 if i == 0 {
                     let _ = self.apply_routed(mutation).await;
                 } else if let Some(remote) = remote.as_ref() {
-                    let _ = remote.apply(topo.endpoints[i].addr, mutation, self.write_timeout).await;
+                    let _ = remote
+                        .apply(topo.endpoints[i].addr, mutation, self.write_timeout)
+                        .await;
                 }
             }
         }
@@ -241,7 +352,15 @@ impl StorageProxy {
 
     /// A range scan in a cluster: every live node contributes the
     /// partitions it holds; duplicates are reconciled.
-    pub(crate) async fn scan_replicated(&self, ks: &KeyspaceMetadata, table: &TableMetadata, range: &TokenRange, cmd: &ReadCommand, limit: usize, cl: Consistency) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
+    pub(crate) async fn scan_replicated(
+        &self,
+        ks: &KeyspaceMetadata,
+        table: &TableMetadata,
+        range: &TokenRange,
+        cmd: &ReadCommand,
+        limit: usize,
+        cl: Consistency,
+    ) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
         let topo = self.topology();
         let rep = Replication::of(ks);
         let all: Vec<usize> = (0..topo.endpoints.len()).collect();
@@ -251,15 +370,34 @@ impl StorageProxy {
         let mut out = Vec::new();
         let mut range = range.clone();
         loop {
-            let mut raw: Vec<PartitionUpdate> = self.scan_raw_all_shards(table.id, &range, cmd, limit).await?;
+            let mut raw: Vec<PartitionUpdate> = self
+                .scan_raw_all_shards(table.id, &range, cmd, limit)
+                .await?;
             for (i, ep) in topo.endpoints.iter().enumerate().skip(1) {
-                let (Some(remote), true) = (remote.as_ref(), ep.alive) else { continue };
+                let (Some(remote), true) = (remote.as_ref(), ep.alive) else {
+                    continue;
+                };
                 let _ = i;
-                match remote.scan_raw(ep.addr, table.id, range.clone(), cmd.clone(), limit, self.read_timeout).await {
+                match remote
+                    .scan_raw(
+                        ep.addr,
+                        table.id,
+                        range.clone(),
+                        cmd.clone(),
+                        limit,
+                        self.read_timeout,
+                    )
+                    .await
+                {
                     Ok(p) => raw.extend(p),
                     Err(e) => {
                         return Err(ErrorResponse::new(
-                            DbError::ReadTimeout { consistency: cl, received: 0, block_for: 1, data_present: false },
+                            DbError::ReadTimeout {
+                                consistency: cl,
+                                received: 0,
+                                block_for: 1,
+                                data_present: false,
+                            },
                             format!("Operation timed out: {e}"),
                         ))
                     }
@@ -285,7 +423,13 @@ impl StorageProxy {
                 }
             }
             match (exhausted, last) {
-                (false, Some(k)) => range.start = ScanBound::Key { token: k.token, key: k.key, inclusive: false },
+                (false, Some(k)) => {
+                    range.start = ScanBound::Key {
+                        token: k.token,
+                        key: k.key,
+                        inclusive: false,
+                    }
+                }
                 _ => return Ok(out),
             }
         }

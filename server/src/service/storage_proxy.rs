@@ -7,14 +7,16 @@
 //! the only code that calls the engine.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use engine::mutation::{Cell as DataCell, ColumnData, Mutation, PartitionKey, PartitionUpdate, Row};
+use engine::mutation::{
+    Cell as DataCell, ColumnData, Mutation, PartitionKey, PartitionUpdate, Row,
+};
 use engine::read::{ReadCommand, TokenRange};
 use engine::Database;
 use proto::consistency::Consistency;
@@ -27,7 +29,12 @@ use crate::schema::{ColumnKind, KeyspaceMetadata, Schema, TableMetadata};
 pub trait NodeInfoSource {
     fn schema(&self) -> Arc<Schema>;
     fn local_dc(&self) -> String;
-    fn virtual_rows(&self, schema: &Schema, keyspace: &str, table: &str) -> Option<Vec<Vec<Option<CqlValue>>>>;
+    fn virtual_rows(
+        &self,
+        schema: &Schema,
+        keyspace: &str,
+        table: &str,
+    ) -> Option<Vec<Vec<Option<CqlValue>>>>;
 }
 
 /// Replication factor of a keyspace per datacenter.
@@ -43,12 +50,28 @@ pub enum Replication {
 
 impl Replication {
     pub fn of(ks: &KeyspaceMetadata) -> Replication {
-        let rf = |s: &str| crate::locator::parse_replication_factor(s).map(|r| r.full()).unwrap_or(0);
+        let rf = |s: &str| {
+            crate::locator::parse_replication_factor(s)
+                .map(|r| r.full())
+                .unwrap_or(0)
+        };
         let class = ks.replication.class.as_str();
         if class.ends_with("SimpleStrategy") {
-            Replication::Simple(ks.replication.options.get("replication_factor").map(|s| rf(s)).unwrap_or(0))
+            Replication::Simple(
+                ks.replication
+                    .options
+                    .get("replication_factor")
+                    .map(|s| rf(s))
+                    .unwrap_or(0),
+            )
         } else if class.ends_with("NetworkTopologyStrategy") {
-            Replication::PerDc(ks.replication.options.iter().map(|(dc, v)| (dc.clone(), rf(v))).collect())
+            Replication::PerDc(
+                ks.replication
+                    .options
+                    .iter()
+                    .map(|(dc, v)| (dc.clone(), rf(v)))
+                    .collect(),
+            )
         } else {
             Replication::Local
         }
@@ -58,14 +81,26 @@ impl Replication {
 /// How many replicas must answer, and how many are alive, for `cl`.
 ///
 /// `nodes_in_dc`: live nodes this coordinator knows per DC (one node today).
-pub fn check_availability(rep: &Replication, cl: Consistency, local_dc: &str, live: &dyn Fn(&str) -> usize, is_write: bool) -> Result<(), ErrorResponse> {
+pub fn check_availability(
+    rep: &Replication,
+    cl: Consistency,
+    local_dc: &str,
+    live: &dyn Fn(&str) -> usize,
+    is_write: bool,
+) -> Result<(), ErrorResponse> {
     if !is_write && cl == Consistency::Any {
-        return Err(ErrorResponse::invalid("ANY ConsistencyLevel is only supported for writes"));
+        return Err(ErrorResponse::invalid(
+            "ANY ConsistencyLevel is only supported for writes",
+        ));
     }
     let quorum = |rf: usize| rf / 2 + 1;
     let (total_rf, local_rf, dcs): (usize, usize, Vec<(String, usize)>) = match rep {
         Replication::Simple(rf) => (*rf, *rf, vec![(local_dc.to_string(), *rf)]),
-        Replication::PerDc(m) => (m.values().sum(), m.get(local_dc).copied().unwrap_or(0), m.iter().map(|(k, v)| (k.clone(), *v)).collect()),
+        Replication::PerDc(m) => (
+            m.values().sum(),
+            m.get(local_dc).copied().unwrap_or(0),
+            m.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        ),
         Replication::Local => (1, 1, vec![(local_dc.to_string(), 1)]),
     };
     let alive_in = |dc: &str, rf: usize| live(dc).min(rf);
@@ -73,7 +108,11 @@ pub fn check_availability(rep: &Replication, cl: Consistency, local_dc: &str, li
     let alive_local = alive_in(local_dc, local_rf);
     let unavailable = |required: usize, alive: usize| -> Result<(), ErrorResponse> {
         if alive < required {
-            Err(ErrorResponse::unavailable(cl, required as i32, alive as i32))
+            Err(ErrorResponse::unavailable(
+                cl,
+                required as i32,
+                alive as i32,
+            ))
         } else {
             Ok(())
         }
@@ -86,7 +125,9 @@ pub fn check_availability(rep: &Replication, cl: Consistency, local_dc: &str, li
         Consistency::Quorum | Consistency::Serial => unavailable(quorum(total_rf), alive_total),
         Consistency::All => unavailable(total_rf, alive_total),
         Consistency::LocalOne => unavailable(1, alive_local),
-        Consistency::LocalQuorum | Consistency::LocalSerial => unavailable(quorum(local_rf), alive_local),
+        Consistency::LocalQuorum | Consistency::LocalSerial => {
+            unavailable(quorum(local_rf), alive_local)
+        }
         Consistency::EachQuorum => {
             if matches!(rep, Replication::Simple(_)) {
                 return unavailable(quorum(total_rf), alive_total);
@@ -116,12 +157,45 @@ pub struct ProxyStats {
 pub trait ShardRouter {
     fn shard_id(&self) -> usize;
     fn shard_count(&self) -> usize;
-    fn forward_apply(&self, shard: usize, m: Mutation) -> Pin<Box<dyn Future<Output = Result<(), ErrorResponse>>>>;
-    fn forward_read(&self, shard: usize, table: [u8; 16], key: PartitionKey, cmd: ReadCommand) -> Pin<Box<dyn Future<Output = Result<Option<PartitionUpdate>, ErrorResponse>>>>;
-    fn forward_scan(&self, shard: usize, table: [u8; 16], range: TokenRange, cmd: ReadCommand, limit: usize) -> Pin<Box<dyn Future<Output = Result<Vec<PartitionUpdate>, ErrorResponse>>>>;
-    fn truncate_all(&self, table: [u8; 16]) -> Pin<Box<dyn Future<Output = Result<(), ErrorResponse>>>>;
-    fn forward_read_raw(&self, shard: usize, table: [u8; 16], key: PartitionKey, cmd: ReadCommand) -> Pin<Box<dyn Future<Output = Result<Option<PartitionUpdate>, ErrorResponse>>>>;
-    fn forward_scan_raw(&self, shard: usize, table: [u8; 16], range: TokenRange, cmd: ReadCommand, limit: usize) -> Pin<Box<dyn Future<Output = Result<Vec<PartitionUpdate>, ErrorResponse>>>>;
+    fn forward_apply(
+        &self,
+        shard: usize,
+        m: Mutation,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ErrorResponse>>>>;
+    fn forward_read(
+        &self,
+        shard: usize,
+        table: [u8; 16],
+        key: PartitionKey,
+        cmd: ReadCommand,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<PartitionUpdate>, ErrorResponse>>>>;
+    fn forward_scan(
+        &self,
+        shard: usize,
+        table: [u8; 16],
+        range: TokenRange,
+        cmd: ReadCommand,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<PartitionUpdate>, ErrorResponse>>>>;
+    fn truncate_all(
+        &self,
+        table: [u8; 16],
+    ) -> Pin<Box<dyn Future<Output = Result<(), ErrorResponse>>>>;
+    fn forward_read_raw(
+        &self,
+        shard: usize,
+        table: [u8; 16],
+        key: PartitionKey,
+        cmd: ReadCommand,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<PartitionUpdate>, ErrorResponse>>>>;
+    fn forward_scan_raw(
+        &self,
+        shard: usize,
+        table: [u8; 16],
+        range: TokenRange,
+        cmd: ReadCommand,
+        limit: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<PartitionUpdate>, ErrorResponse>>>>;
 }
 
 /// The coordinator of one shard.
@@ -139,7 +213,12 @@ pub struct StorageProxy {
 }
 
 impl StorageProxy {
-    pub fn new(db: Rc<RefCell<Database>>, node: Rc<dyn NodeInfoSource>, router: Option<Rc<dyn ShardRouter>>, topology: Arc<crate::service::topology::Topology>) -> Self {
+    pub fn new(
+        db: Rc<RefCell<Database>>,
+        node: Rc<dyn NodeInfoSource>,
+        router: Option<Rc<dyn ShardRouter>>,
+        topology: Arc<crate::service::topology::Topology>,
+    ) -> Self {
         StorageProxy {
             db,
             node,
@@ -207,9 +286,16 @@ impl StorageProxy {
         move |dc: &str| usize::from(dc == local)
     }
 
-    fn check(&self, ks: &KeyspaceMetadata, cl: Consistency, is_write: bool) -> Result<(), ErrorResponse> {
+    fn check(
+        &self,
+        ks: &KeyspaceMetadata,
+        cl: Consistency,
+        is_write: bool,
+    ) -> Result<(), ErrorResponse> {
         if is_write && matches!(cl, Consistency::Serial | Consistency::LocalSerial) {
-            return Err(ErrorResponse::invalid("You must use conditional updates for serializable writes"));
+            return Err(ErrorResponse::invalid(
+                "You must use conditional updates for serializable writes",
+            ));
         }
         let rep = Replication::of(ks);
         let live = self.live_nodes();
@@ -217,7 +303,12 @@ impl StorageProxy {
     }
 
     /// Applies mutations of one keyspace at consistency `cl`.
-    pub async fn mutate(&self, ks: &KeyspaceMetadata, mutations: Vec<Mutation>, cl: Consistency) -> Result<(), ErrorResponse> {
+    pub async fn mutate(
+        &self,
+        ks: &KeyspaceMetadata,
+        mutations: Vec<Mutation>,
+        cl: Consistency,
+    ) -> Result<(), ErrorResponse> {
         if self.is_clustered() && !ks.is_system {
             for m in mutations {
                 self.mutate_replicated(ks, m, cl, "SIMPLE").await?;
@@ -239,7 +330,11 @@ impl StorageProxy {
     }
 
     /// Applies mutations that may span keyspaces (a batch).
-    pub async fn mutate_many(&self, mutations: Vec<(Arc<KeyspaceMetadata>, Mutation)>, cl: Consistency) -> Result<(), ErrorResponse> {
+    pub async fn mutate_many(
+        &self,
+        mutations: Vec<(Arc<KeyspaceMetadata>, Mutation)>,
+        cl: Consistency,
+    ) -> Result<(), ErrorResponse> {
         if self.is_clustered() {
             for (ks, m) in mutations {
                 if ks.is_system {
@@ -259,45 +354,90 @@ impl StorageProxy {
         Ok(())
     }
 
-    pub async fn read_partition(&self, ks: &KeyspaceMetadata, table: &TableMetadata, key: &PartitionKey, cmd: &ReadCommand, cl: Consistency) -> Result<Option<PartitionUpdate>, ErrorResponse> {
+    pub async fn read_partition(
+        &self,
+        ks: &KeyspaceMetadata,
+        table: &TableMetadata,
+        key: &PartitionKey,
+        cmd: &ReadCommand,
+        cl: Consistency,
+    ) -> Result<Option<PartitionUpdate>, ErrorResponse> {
         if self.is_clustered() && !ks.is_system {
             return self.read_replicated(ks, table, key, cmd, cl).await;
         }
         self.check(ks, cl, false)?;
         match self.remote_owner(key.token) {
             None => self.replica_read(&table.id, key, cmd),
-            Some((owner, r)) => r.forward_read(owner, table.id, key.clone(), cmd.clone()).await,
+            Some((owner, r)) => {
+                r.forward_read(owner, table.id, key.clone(), cmd.clone())
+                    .await
+            }
         }
     }
 
     /// Replica path: reads one partition of this shard.
-    pub fn replica_read(&self, table: &[u8; 16], key: &PartitionKey, cmd: &ReadCommand) -> Result<Option<PartitionUpdate>, ErrorResponse> {
+    pub fn replica_read(
+        &self,
+        table: &[u8; 16],
+        key: &PartitionKey,
+        cmd: &ReadCommand,
+    ) -> Result<Option<PartitionUpdate>, ErrorResponse> {
         self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
-        self.db.borrow().read_partition(table, key, cmd).map_err(|e| storage_error_id(table, e))
+        self.db
+            .borrow()
+            .read_partition(table, key, cmd)
+            .map_err(|e| storage_error_id(table, e))
     }
 
     /// Replica path: raw content (tombstones kept) of one partition of this
     /// shard, for reconciliation across replicas.
-    pub fn replica_read_raw(&self, table: &[u8; 16], key: &PartitionKey, cmd: &ReadCommand) -> Result<Option<PartitionUpdate>, ErrorResponse> {
+    pub fn replica_read_raw(
+        &self,
+        table: &[u8; 16],
+        key: &PartitionKey,
+        cmd: &ReadCommand,
+    ) -> Result<Option<PartitionUpdate>, ErrorResponse> {
         self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
         let db = self.db.borrow();
-        let cf = db.table(table).ok_or_else(|| storage_error_id(table, engine::EngineError::NoSuchTable(*table)))?;
+        let cf = db
+            .table(table)
+            .ok_or_else(|| storage_error_id(table, engine::EngineError::NoSuchTable(*table)))?;
         let mut sources: Vec<&dyn engine::reader::MutationSource> = vec![cf.memtable()];
-        sources.extend(cf.sstables().iter().map(|s| &**s as &dyn engine::reader::MutationSource));
-        engine::reader::read_merged_raw(cf.schema(), &sources, key, &cmd.ranges).map_err(|e| storage_error_id(table, e))
+        sources.extend(
+            cf.sstables()
+                .iter()
+                .map(|s| &**s as &dyn engine::reader::MutationSource),
+        );
+        engine::reader::read_merged_raw(cf.schema(), &sources, key, &cmd.ranges)
+            .map_err(|e| storage_error_id(table, e))
     }
 
     /// Replica path: raw content of up to `limit` partitions of `range` on this shard.
-    pub fn replica_scan_raw(&self, table: &[u8; 16], range: &TokenRange, cmd: &ReadCommand, limit: usize) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
+    pub fn replica_scan_raw(
+        &self,
+        table: &[u8; 16],
+        range: &TokenRange,
+        cmd: &ReadCommand,
+        limit: usize,
+    ) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
         self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
         let db = self.db.borrow();
-        let cf = db.table(table).ok_or_else(|| storage_error_id(table, engine::EngineError::NoSuchTable(*table)))?;
+        let cf = db
+            .table(table)
+            .ok_or_else(|| storage_error_id(table, engine::EngineError::NoSuchTable(*table)))?;
         let mut sources: Vec<&dyn engine::reader::MutationSource> = vec![cf.memtable()];
-        sources.extend(cf.sstables().iter().map(|s| &**s as &dyn engine::reader::MutationSource));
+        sources.extend(
+            cf.sstables()
+                .iter()
+                .map(|s| &**s as &dyn engine::reader::MutationSource),
+        );
         let mut merger = engine::reader::RawMerger::new(&sources, range, &cmd.ranges);
         let mut out = Vec::new();
         while out.len() < limit {
-            match merger.next_partition(cf.schema()).map_err(|e| storage_error_id(table, e))? {
+            match merger
+                .next_partition(cf.schema())
+                .map_err(|e| storage_error_id(table, e))?
+            {
                 Some(p) => out.push(p),
                 None => break,
             }
@@ -306,7 +446,12 @@ impl StorageProxy {
     }
 
     /// Raw read on the shard owning the key.
-    pub(crate) async fn read_raw_routed(&self, table: [u8; 16], key: PartitionKey, cmd: ReadCommand) -> Result<Option<PartitionUpdate>, ErrorResponse> {
+    pub(crate) async fn read_raw_routed(
+        &self,
+        table: [u8; 16],
+        key: PartitionKey,
+        cmd: ReadCommand,
+    ) -> Result<Option<PartitionUpdate>, ErrorResponse> {
         match self.remote_owner(key.token) {
             None => self.replica_read_raw(&table, &key, &cmd),
             Some((owner, r)) => r.forward_read_raw(owner, table, key, cmd).await,
@@ -314,7 +459,13 @@ impl StorageProxy {
     }
 
     /// Raw scan of this node: every shard's slice merged in ring order.
-    pub(crate) async fn scan_raw_all_shards(&self, table: [u8; 16], range: &TokenRange, cmd: &ReadCommand, limit: usize) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
+    pub(crate) async fn scan_raw_all_shards(
+        &self,
+        table: [u8; 16],
+        range: &TokenRange,
+        cmd: &ReadCommand,
+        limit: usize,
+    ) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
         let Some(r) = self.router.as_ref().filter(|r| r.shard_count() > 1) else {
             return self.replica_scan_raw(&table, range, cmd, limit);
         };
@@ -324,7 +475,10 @@ impl StorageProxy {
             if shard == me {
                 all.extend(self.replica_scan_raw(&table, range, cmd, limit)?);
             } else {
-                all.extend(r.forward_scan_raw(shard, table, range.clone(), cmd.clone(), limit).await?);
+                all.extend(
+                    r.forward_scan_raw(shard, table, range.clone(), cmd.clone(), limit)
+                        .await?,
+                );
             }
         }
         all.sort_by(|a, b| (a.key.token, &a.key.key).cmp(&(b.key.token, &b.key.key)));
@@ -333,12 +487,29 @@ impl StorageProxy {
     }
 
     /// Replica path: scans this shard's partitions.
-    pub fn replica_scan(&self, table: &[u8; 16], range: &TokenRange, cmd: &ReadCommand, limit: usize) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
+    pub fn replica_scan(
+        &self,
+        table: &[u8; 16],
+        range: &TokenRange,
+        cmd: &ReadCommand,
+        limit: usize,
+    ) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
         self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
-        self.db.borrow().scan(table, range.clone(), cmd, limit).map_err(|e| storage_error_id(table, e))
+        self.db
+            .borrow()
+            .scan(table, range.clone(), cmd, limit)
+            .map_err(|e| storage_error_id(table, e))
     }
 
-    pub async fn scan(&self, ks: &KeyspaceMetadata, table: &TableMetadata, range: &TokenRange, cmd: &ReadCommand, limit: usize, cl: Consistency) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
+    pub async fn scan(
+        &self,
+        ks: &KeyspaceMetadata,
+        table: &TableMetadata,
+        range: &TokenRange,
+        cmd: &ReadCommand,
+        limit: usize,
+        cl: Consistency,
+    ) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
         if self.is_clustered() && !ks.is_system {
             return self.scan_replicated(ks, table, range, cmd, limit, cl).await;
         }
@@ -355,7 +526,8 @@ impl StorageProxy {
                 self.replica_scan(&table.id, range, cmd, limit)?
             } else {
                 self.stats.forwarded.set(self.stats.forwarded.get() + 1);
-                r.forward_scan(shard, table.id, range.clone(), cmd.clone(), limit).await?
+                r.forward_scan(shard, table.id, range.clone(), cmd.clone(), limit)
+                    .await?
             };
             all.extend(part);
         }
@@ -371,7 +543,10 @@ impl StorageProxy {
             if let Some(down) = topo.endpoints.iter().find(|e| !e.alive) {
                 return Err(ErrorResponse::new(
                     proto::error::DbError::TruncateError,
-                    format!("Cannot perform truncate, some hosts are down: {}", down.addr),
+                    format!(
+                        "Cannot perform truncate, some hosts are down: {}",
+                        down.addr
+                    ),
                 ));
             }
             let remote = self.remote.borrow().clone();
@@ -380,7 +555,12 @@ impl StorageProxy {
                     remote
                         .truncate(e.addr, table.id, self.write_timeout * 5)
                         .await
-                        .map_err(|m| ErrorResponse::new(proto::error::DbError::TruncateError, format!("Error during truncate: {m}")))?;
+                        .map_err(|m| {
+                            ErrorResponse::new(
+                                proto::error::DbError::TruncateError,
+                                format!("Error during truncate: {m}"),
+                            )
+                        })?;
                 }
             }
         }
@@ -407,13 +587,18 @@ impl StorageProxy {
     pub fn replica_apply(&self, m: &Mutation) -> Result<(), ErrorResponse> {
         self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
         self.db.borrow_mut().apply(m).map_err(|e| match e {
-            engine::EngineError::MutationTooLarge { .. } => ErrorResponse::invalid(format!("Rejecting mutation: {e}")),
+            engine::EngineError::MutationTooLarge { .. } => {
+                ErrorResponse::invalid(format!("Rejecting mutation: {e}"))
+            }
             e => ErrorResponse::server(format!("write failed: {e}")),
         })
     }
 
     /// The content of a node-generated table as partitions, ordered by key.
-    pub fn virtual_partitions(&self, table: &TableMetadata) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
+    pub fn virtual_partitions(
+        &self,
+        table: &TableMetadata,
+    ) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
         let schema = self.node.schema();
         let rows = self
             .node
@@ -424,11 +609,17 @@ impl StorageProxy {
 }
 
 fn storage_error_id(table: &[u8; 16], e: engine::EngineError) -> ErrorResponse {
-    ErrorResponse::server(format!("storage error on table {}: {e}", engine::error::format_table_id(table)))
+    ErrorResponse::server(format!(
+        "storage error on table {}: {e}",
+        engine::error::format_table_id(table)
+    ))
 }
 
 /// Turns value rows (in `TableMetadata::columns` order) into partitions.
-pub fn rows_to_partitions(table: &TableMetadata, rows: Vec<Vec<Option<CqlValue>>>) -> Vec<PartitionUpdate> {
+pub fn rows_to_partitions(
+    table: &TableMetadata,
+    rows: Vec<Vec<Option<CqlValue>>>,
+) -> Vec<PartitionUpdate> {
     let schema = crate::cql3::statements::engine_schema(table);
     let ser = |v: &Option<CqlValue>| -> Option<Bytes> {
         v.as_ref().map(|v| {
@@ -439,19 +630,41 @@ pub fn rows_to_partitions(table: &TableMetadata, rows: Vec<Vec<Option<CqlValue>>
     };
     let mut parts: BTreeMap<Bytes, PartitionUpdate> = BTreeMap::new();
     for row in rows {
-        let pk: Vec<Bytes> = row[..table.partition_key_len].iter().map(|v| ser(v).unwrap_or_default()).collect();
-        let refs: Vec<&[u8]> = pk.iter().map(|b| &b[..]).collect();
-        let key = crate::dht::murmur3::serialize_partition_key(&refs);
-        let token = crate::dht::murmur3::murmur3_token(&key);
-        let ck: Vec<Bytes> = row[table.partition_key_len..table.partition_key_len + table.clustering_key_len]
+        let pk: Vec<Bytes> = row[..table.partition_key_len]
             .iter()
             .map(|v| ser(v).unwrap_or_default())
             .collect();
-        let mut r = Row { liveness: Some(engine::mutation::LivenessInfo { timestamp: 0, ttl: 0, expiry: 0 }), deletion: None, columns: Vec::new() };
+        let refs: Vec<&[u8]> = pk.iter().map(|b| &b[..]).collect();
+        let key = crate::dht::murmur3::serialize_partition_key(&refs);
+        let token = crate::dht::murmur3::murmur3_token(&key);
+        let ck: Vec<Bytes> = row
+            [table.partition_key_len..table.partition_key_len + table.clustering_key_len]
+            .iter()
+            .map(|v| ser(v).unwrap_or_default())
+            .collect();
+        let mut r = Row {
+            liveness: Some(engine::mutation::LivenessInfo {
+                timestamp: 0,
+                ttl: 0,
+                expiry: 0,
+            }),
+            deletion: None,
+            columns: Vec::new(),
+        };
         let mut static_row = Row::default();
-        for (i, col) in table.columns.iter().enumerate().skip(table.partition_key_len + table.clustering_key_len) {
+        for (i, col) in table
+            .columns
+            .iter()
+            .enumerate()
+            .skip(table.partition_key_len + table.clustering_key_len)
+        {
             if let Some(v) = ser(&row[i]) {
-                let data = ColumnData::Simple(DataCell { timestamp: 0, ttl: 0, expiry: 0, value: Some(v) });
+                let data = ColumnData::Simple(DataCell {
+                    timestamp: 0,
+                    ttl: 0,
+                    expiry: 0,
+                    value: Some(v),
+                });
                 if col.kind == ColumnKind::Static {
                     static_row.columns.push((col.id, data));
                 } else {
@@ -460,7 +673,9 @@ pub fn rows_to_partitions(table: &TableMetadata, rows: Vec<Vec<Option<CqlValue>>
             }
         }
         r.columns.sort_by_key(|(id, _)| *id);
-        let p = parts.entry(key.clone()).or_insert_with(|| PartitionUpdate::new(PartitionKey { token, key }));
+        let p = parts
+            .entry(key.clone())
+            .or_insert_with(|| PartitionUpdate::new(PartitionKey { token, key }));
         if !static_row.columns.is_empty() {
             static_row.columns.sort_by_key(|(id, _)| *id);
             p.static_row = Some(static_row);

@@ -63,7 +63,11 @@ impl Topology {
                     endpoint: format!("/{}", e.addr),
                     datacenter: e.dc.clone(),
                     rack: e.rack.clone(),
-                    tokens: if matches!(e.status.as_str(), "NORMAL" | "LEAVING") { e.tokens.clone() } else { Vec::new() },
+                    tokens: if matches!(e.status.as_str(), "NORMAL" | "LEAVING") {
+                        e.tokens.clone()
+                    } else {
+                        Vec::new()
+                    },
                 })
                 .collect(),
         );
@@ -124,7 +128,8 @@ impl Topology {
 
 /// The keyspace's replication strategy (unknown classes place locally).
 pub fn strategy(ks: &KeyspaceMetadata) -> ReplicationStrategy {
-    ReplicationStrategy::from_options(&ks.replication.class, &ks.replication.options).unwrap_or(ReplicationStrategy::Local)
+    ReplicationStrategy::from_options(&ks.replication.class, &ks.replication.options)
+        .unwrap_or(ReplicationStrategy::Local)
 }
 
 /// A shareable snapshot.

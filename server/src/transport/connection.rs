@@ -12,7 +12,7 @@ use glommio::net::TcpStream;
 use proto::error::{ErrorResponse, FrameError};
 use proto::frame::{self, flags, opcode, Envelope};
 use proto::request::{Request, RequestMessage};
-use proto::response::{self, PreparedMetadata, ResultBody, ResultMetadata, Response, RowsWriter};
+use proto::response::{self, PreparedMetadata, Response, ResultBody, ResultMetadata, RowsWriter};
 use proto::segment::{self, SegmentAssembler};
 use proto::types;
 
@@ -56,7 +56,11 @@ impl Connection {
         stream.set_nodelay(true)?;
         let (mut reader, writer) = futures_lite::io::split(stream);
         let (tx, rx) = local_channel::new_bounded(services.limits.max_outstanding_responses);
-        let shared = Rc::new(Shared { version: Cell::new(0), compression: Cell::new(Compression::None), framed: Cell::new(false) });
+        let shared = Rc::new(Shared {
+            version: Cell::new(0),
+            compression: Cell::new(Compression::None),
+            framed: Cell::new(false),
+        });
         let writer_task = glommio::spawn_local(write_loop(writer, rx, shared.clone())).detach();
         let mut conn = Connection {
             services: services.clone(),
@@ -77,7 +81,10 @@ impl Connection {
         result
     }
 
-    async fn read_loop<R: futures_lite::AsyncRead + Unpin>(&mut self, reader: &mut R) -> Result<(), Error> {
+    async fn read_loop<R: futures_lite::AsyncRead + Unpin>(
+        &mut self,
+        reader: &mut R,
+    ) -> Result<(), Error> {
         let max = self.services.limits.max_frame_bytes;
         let mut buf = BytesMut::with_capacity(64 * 1024);
         let mut chunk = vec![0u8; 64 * 1024];
@@ -89,7 +96,9 @@ impl Connection {
             buf.extend_from_slice(&chunk[..n]);
             let mut out = Vec::new();
             let mut framed_out = self.shared.framed.get();
-            let result = self.process_buffer(&mut buf, max, &mut out, &mut framed_out).await;
+            let result = self
+                .process_buffer(&mut buf, max, &mut out, &mut framed_out)
+                .await;
             if !out.is_empty() {
                 self.send(out, framed_out).await?;
             }
@@ -100,13 +109,22 @@ impl Connection {
     }
 
     async fn send(&self, bytes: Vec<u8>, framed: bool) -> Result<(), Error> {
-        self.tx.send(Outgoing::Frames { bytes, framed }).await.map_err(|_| "connection writer closed")?;
+        self.tx
+            .send(Outgoing::Frames { bytes, framed })
+            .await
+            .map_err(|_| "connection writer closed")?;
         Ok(())
     }
 
     /// Handles every complete envelope in `buf`; responses go to `out`.
     /// An error closes the connection (after `out` is sent).
-    async fn process_buffer(&mut self, buf: &mut BytesMut, max: usize, out: &mut Vec<u8>, framed_out: &mut bool) -> Result<(), Error> {
+    async fn process_buffer(
+        &mut self,
+        buf: &mut BytesMut,
+        max: usize,
+        out: &mut Vec<u8>,
+        framed_out: &mut bool,
+    ) -> Result<(), Error> {
         loop {
             let env = if self.shared.framed.get() {
                 match self.next_framed_envelope(buf, max) {
@@ -149,13 +167,21 @@ impl Connection {
         }
     }
 
-    fn next_framed_envelope(&mut self, buf: &mut BytesMut, max: usize) -> Result<Option<Envelope>, FrameError> {
+    fn next_framed_envelope(
+        &mut self,
+        buf: &mut BytesMut,
+        max: usize,
+    ) -> Result<Option<Envelope>, FrameError> {
         loop {
             if let Some(env) = self.assembler.next_envelope(max)? {
                 return Ok(Some(env));
             }
             if self.assembler.pending() > max + frame::HEADER_LEN {
-                return Err(FrameError::TooLarge { stream: 0, length: self.assembler.pending() as u32, max });
+                return Err(FrameError::TooLarge {
+                    stream: 0,
+                    length: self.assembler.pending() as u32,
+                    max,
+                });
             }
             let compressed = self.shared.compression.get() == Compression::Lz4;
             match segment::decode_segment(buf, compressed)? {
@@ -171,15 +197,29 @@ impl Connection {
     fn frame_error(&self, e: FrameError, out: &mut Vec<u8>) {
         let (version, stream, msg) = match &e {
             FrameError::UnsupportedVersion { version, stream } => {
-                let v = if *version > frame::MAX_VERSION { frame::MAX_VERSION.min(4) } else { (*version).max(1) };
+                let v = if *version > frame::MAX_VERSION {
+                    frame::MAX_VERSION.min(4)
+                } else {
+                    (*version).max(1)
+                };
                 (v, *stream, frame::unsupported_version_message(*version))
             }
-            FrameError::TooLarge { stream, length, max } => (
+            FrameError::TooLarge {
+                stream,
+                length,
+                max,
+            } => (
                 self.version_or_default(),
                 *stream,
-                format!("Request is too big: length {length} exceeds maximum allowed length {max}."),
+                format!(
+                    "Request is too big: length {length} exceeds maximum allowed length {max}."
+                ),
             ),
-            FrameError::WrongDirection { stream } => (self.version_or_default(), *stream, "Unexpected response frame from a client".to_string()),
+            FrameError::WrongDirection { stream } => (
+                self.version_or_default(),
+                *stream,
+                "Unexpected response frame from a client".to_string(),
+            ),
             other => (self.version_or_default(), 0, other.to_string()),
         };
         log::debug!("closing connection after protocol error: {msg}");
@@ -210,13 +250,28 @@ impl Connection {
         let mut body = env.body;
         if h.flags & flags::COMPRESSION != 0 && version < 5 {
             if self.shared.compression.get() != Compression::Lz4 {
-                self.write(out, stream, Response::Error(ErrorResponse::protocol("Compressed frame received but no compression was negotiated")));
+                self.write(
+                    out,
+                    stream,
+                    Response::Error(ErrorResponse::protocol(
+                        "Compressed frame received but no compression was negotiated",
+                    )),
+                );
                 return false;
             }
-            match proto::compression::decompress_v4_body(&body, self.services.limits.max_frame_bytes) {
+            match proto::compression::decompress_v4_body(
+                &body,
+                self.services.limits.max_frame_bytes,
+            ) {
                 Ok(b) => body = Bytes::from(b),
                 Err(e) => {
-                    self.write(out, stream, Response::Error(ErrorResponse::protocol(format!("Failed to decompress frame: {e}"))));
+                    self.write(
+                        out,
+                        stream,
+                        Response::Error(ErrorResponse::protocol(format!(
+                            "Failed to decompress frame: {e}"
+                        ))),
+                    );
                     return false;
                 }
             }
@@ -224,7 +279,11 @@ impl Connection {
         let msg = match Request::decode_with_flags(version, h.flags, h.opcode, &body) {
             Ok(m) => m,
             Err(e) => {
-                self.write(out, stream, Response::Error(ErrorResponse::protocol(e.to_string())));
+                self.write(
+                    out,
+                    stream,
+                    Response::Error(ErrorResponse::protocol(e.to_string())),
+                );
                 return false;
             }
         };
@@ -232,9 +291,15 @@ impl Connection {
         match request {
             Request::Options => {
                 let mut opts: Vec<(String, Vec<String>)> = vec![
-                    ("CQL_VERSION".into(), CQL_VERSIONS.iter().map(|s| s.to_string()).collect()),
+                    (
+                        "CQL_VERSION".into(),
+                        CQL_VERSIONS.iter().map(|s| s.to_string()).collect(),
+                    ),
                     ("COMPRESSION".into(), vec!["lz4".into()]),
-                    ("PROTOCOL_VERSIONS".into(), vec!["3/v3".into(), "4/v4".into(), "5/v5".into()]),
+                    (
+                        "PROTOCOL_VERSIONS".into(),
+                        vec!["3/v3".into(), "4/v4".into(), "5/v5".into()],
+                    ),
                 ];
                 opts.extend(self.services.extra_supported.iter().cloned());
                 self.write(out, stream, Response::Supported(opts));
@@ -242,20 +307,45 @@ impl Connection {
             }
             Request::Startup(options) => {
                 if self.started {
-                    self.write(out, stream, Response::Error(ErrorResponse::protocol("Unexpected message STARTUP, the connection is already initialized")));
+                    self.write(
+                        out,
+                        stream,
+                        Response::Error(ErrorResponse::protocol(
+                            "Unexpected message STARTUP, the connection is already initialized",
+                        )),
+                    );
                     return false;
                 }
-                let get = |k: &str| options.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str());
+                let get = |k: &str| {
+                    options
+                        .iter()
+                        .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                        .map(|(_, v)| v.as_str())
+                };
                 match get("COMPRESSION") {
                     None => {}
-                    Some(c) if c.eq_ignore_ascii_case("lz4") => self.shared.compression.set(Compression::Lz4),
+                    Some(c) if c.eq_ignore_ascii_case("lz4") => {
+                        self.shared.compression.set(Compression::Lz4)
+                    }
                     Some(c) => {
-                        self.write(out, stream, Response::Error(ErrorResponse::protocol(format!("Unknown compression algorithm: {c}"))));
+                        self.write(
+                            out,
+                            stream,
+                            Response::Error(ErrorResponse::protocol(format!(
+                                "Unknown compression algorithm: {c}"
+                            ))),
+                        );
                         return false;
                     }
                 }
                 if get("CQL_VERSION").is_none() {
-                    self.write(out, stream, Response::Error(ErrorResponse::protocol("Missing value CQL_VERSION in STARTUP message")));
+                    self.write(
+                        out,
+                        stream,
+                        Response::Error(ErrorResponse::protocol(
+                            "Missing value CQL_VERSION in STARTUP message",
+                        )),
+                    );
                     return false;
                 }
                 self.started = true;
@@ -266,11 +356,24 @@ impl Connection {
                 true
             }
             Request::AuthResponse(_) => {
-                self.write(out, stream, Response::Error(ErrorResponse::protocol("Unexpected message AUTH_RESPONSE: authentication is not enabled")));
+                self.write(
+                    out,
+                    stream,
+                    Response::Error(ErrorResponse::protocol(
+                        "Unexpected message AUTH_RESPONSE: authentication is not enabled",
+                    )),
+                );
                 false
             }
             _ if !self.started => {
-                self.write(out, stream, Response::Error(ErrorResponse::protocol(format!("Unexpected message {}, expecting STARTUP or OPTIONS", frame::opcode::name(h.opcode)))));
+                self.write(
+                    out,
+                    stream,
+                    Response::Error(ErrorResponse::protocol(format!(
+                        "Unexpected message {}, expecting STARTUP or OPTIONS",
+                        frame::opcode::name(h.opcode)
+                    ))),
+                );
                 false
             }
             Request::Register(kinds) => {
@@ -281,7 +384,13 @@ impl Connection {
                         "STATUS_CHANGE" => EVENT_STATUS,
                         "SCHEMA_CHANGE" => EVENT_SCHEMA,
                         other => {
-                            self.write(out, stream, Response::Error(ErrorResponse::protocol(format!("Invalid value '{other}' for Type"))));
+                            self.write(
+                                out,
+                                stream,
+                                Response::Error(ErrorResponse::protocol(format!(
+                                    "Invalid value '{other}' for Type"
+                                ))),
+                            );
                             return false;
                         }
                     };
@@ -294,19 +403,30 @@ impl Connection {
                 true
             }
             Request::Query(q) => {
-                let r = self.services.qp.query(&q.query, &q.params, &mut self.client).await;
+                let r = self
+                    .services
+                    .qp
+                    .query(&q.query, &q.params, &mut self.client)
+                    .await;
                 self.write_result(out, version, stream, r, q.params.skip_metadata, None);
                 true
             }
             Request::Prepare(p) => {
-                let r = self.services.qp.prepare(&p.query, p.keyspace.as_deref(), &self.client);
+                let r = self
+                    .services
+                    .qp
+                    .prepare(&p.query, p.keyspace.as_deref(), &self.client);
                 match r {
                     Ok(prepared) => {
                         let result_metadata = ResultMetadata::new(prepared.result_columns.clone());
                         let body = ResultBody::Prepared(response::Prepared {
                             id: prepared.id.clone(),
-                            result_metadata_id: (version >= 5).then(|| metadata_id(&prepared.result_columns)),
-                            variables: PreparedMetadata { pk_indexes: prepared.pk_indexes.clone(), columns: prepared.bind_specs.clone() },
+                            result_metadata_id: (version >= 5)
+                                .then(|| metadata_id(&prepared.result_columns)),
+                            variables: PreparedMetadata {
+                                pk_indexes: prepared.pk_indexes.clone(),
+                                columns: prepared.bind_specs.clone(),
+                            },
                             result_metadata,
                         });
                         self.write(out, stream, Response::Result(body));
@@ -316,8 +436,19 @@ impl Connection {
                 true
             }
             Request::Execute(x) => {
-                let r = self.services.qp.execute(&x.id, &x.params, &mut self.client).await;
-                self.write_result(out, version, stream, r, x.params.skip_metadata, x.result_metadata_id.as_ref());
+                let r = self
+                    .services
+                    .qp
+                    .execute(&x.id, &x.params, &mut self.client)
+                    .await;
+                self.write_result(
+                    out,
+                    version,
+                    stream,
+                    r,
+                    x.params.skip_metadata,
+                    x.result_metadata_id.as_ref(),
+                );
                 true
             }
             Request::Batch(b) => {
@@ -341,14 +472,26 @@ impl Connection {
         }
     }
 
-    fn write_result(&self, out: &mut Vec<u8>, version: u8, stream: i16, r: Result<ExecResult, ErrorResponse>, skip_metadata: bool, client_metadata_id: Option<&Bytes>) {
+    fn write_result(
+        &self,
+        out: &mut Vec<u8>,
+        version: u8,
+        stream: i16,
+        r: Result<ExecResult, ErrorResponse>,
+        skip_metadata: bool,
+        client_metadata_id: Option<&Bytes>,
+    ) {
         match r {
             Err(e) => self.write(out, stream, Response::Error(e)),
             Ok(ExecResult::Void) => self.write(out, stream, Response::Result(ResultBody::Void)),
-            Ok(ExecResult::SetKeyspace(k)) => self.write(out, stream, Response::Result(ResultBody::SetKeyspace(k))),
-            Ok(ExecResult::SchemaChange(ev)) => {
-                self.write(out, stream, Response::Result(ResultBody::SchemaChange(super::events::to_protocol(&ev))))
+            Ok(ExecResult::SetKeyspace(k)) => {
+                self.write(out, stream, Response::Result(ResultBody::SetKeyspace(k)))
             }
+            Ok(ExecResult::SchemaChange(ev)) => self.write(
+                out,
+                stream,
+                Response::Result(ResultBody::SchemaChange(super::events::to_protocol(&ev))),
+            ),
             Ok(ExecResult::Rows(rs)) => {
                 let start = frame::begin_envelope(out, version, 0, stream, opcode::RESULT);
                 encode_rows(out, version, &rs, skip_metadata, client_metadata_id);
@@ -375,7 +518,13 @@ fn metadata_id(columns: &[proto::response::ColumnSpec]) -> Bytes {
     Bytes::copy_from_slice(&crate::schema::digest::md5(&data))
 }
 
-fn encode_rows(out: &mut Vec<u8>, version: u8, rs: &ResultSet, skip_metadata: bool, client_metadata_id: Option<&Bytes>) {
+fn encode_rows(
+    out: &mut Vec<u8>,
+    version: u8,
+    rs: &ResultSet,
+    skip_metadata: bool,
+    client_metadata_id: Option<&Bytes>,
+) {
     types::write_int(out, 2);
     let mut meta = ResultMetadata::new(rs.columns.clone());
     meta.paging_state = rs.paging_state.clone();
@@ -401,7 +550,11 @@ fn encode_rows(out: &mut Vec<u8>, version: u8, rs: &ResultSet, skip_metadata: bo
     w.finish(rs.paging_state.as_deref());
 }
 
-async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(mut writer: W, rx: LocalReceiver<Outgoing>, shared: Rc<Shared>) {
+async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
+    mut writer: W,
+    rx: LocalReceiver<Outgoing>,
+    shared: Rc<Shared>,
+) {
     let mut wire = Vec::with_capacity(64 * 1024);
     while let Some(first) = rx.recv().await {
         wire.clear();
@@ -416,7 +569,14 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(mut writer: W, rx: Loca
                         v => v,
                     };
                     let mut env = Vec::new();
-                    let start = response::encode_response(&mut env, version, -1, &Response::Event((*ev).clone()), None, &[]);
+                    let start = response::encode_response(
+                        &mut env,
+                        version,
+                        -1,
+                        &Response::Event((*ev).clone()),
+                        None,
+                        &[],
+                    );
                     if version < 5 && shared.compression.get() == Compression::Lz4 {
                         response::compress_envelope(&mut env, start);
                     }
@@ -438,7 +598,11 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(mut writer: W, rx: Loca
 
 fn put(wire: &mut Vec<u8>, envelopes: &[u8], framed: bool, shared: &Shared) {
     if framed {
-        segment::encode_envelopes(envelopes, shared.compression.get() == Compression::Lz4, wire);
+        segment::encode_envelopes(
+            envelopes,
+            shared.compression.get() == Compression::Lz4,
+            wire,
+        );
     } else {
         wire.extend_from_slice(envelopes);
     }

@@ -46,7 +46,9 @@ impl EventBus {
     pub fn subscribe(&self, kinds: u8, tx: Rc<LocalSender<Outgoing>>) -> u64 {
         let id = self.next_id.get() + 1;
         self.next_id.set(id);
-        self.subscribers.borrow_mut().push(Subscriber { id, kinds, tx });
+        self.subscribers
+            .borrow_mut()
+            .push(Subscriber { id, kinds, tx });
         id
     }
 

@@ -35,7 +35,11 @@ pub struct TransportServices {
 }
 
 /// Accepts connections until `stop` resolves.
-pub async fn serve(listener: TcpListener, services: Rc<TransportServices>, stop: impl std::future::Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    services: Rc<TransportServices>,
+    stop: impl std::future::Future<Output = ()>,
+) {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     let accept = async {
         loop {
@@ -54,26 +58,35 @@ pub async fn serve(listener: TcpListener, services: Rc<TransportServices>, stop:
 
 /// Accepts on the shard-aware port and hands every connection to the shard
 /// `client source port % shards`, as Scylla's shard-aware port does.
-pub async fn serve_shard_aware(listener: TcpListener, ctx: crate::shard::ShardContext, stop: impl std::future::Future<Output = ()>) {
+pub async fn serve_shard_aware(
+    listener: TcpListener,
+    ctx: crate::shard::ShardContext,
+    stop: impl std::future::Future<Output = ()>,
+) {
     let addr = listener.local_addr().ok();
     let accept = async {
         loop {
             match listener.shared_accept().await {
                 Ok(stream) => {
                     let port = stream.peer_addr().map(|a| a.port()).unwrap_or(0);
-                    let target = proto::scylla::shard_for_client_port(port, ctx.count() as u32) as usize;
+                    let target =
+                        proto::scylla::shard_for_client_port(port, ctx.count() as u32) as usize;
                     let handed = ctx
                         .shards()
                         .invoke_on(target, move |ctx| async move {
                             let stream = stream.bind_to_executor();
                             match crate::node::services(&ctx) {
                                 Ok(s) => spawn_connection(stream, s.transport.clone()),
-                                Err(e) => log::warn!("shard-aware connection dropped: {}", e.message),
+                                Err(e) => {
+                                    log::warn!("shard-aware connection dropped: {}", e.message)
+                                }
                             }
                         })
                         .await;
                     if let Err(e) = handed {
-                        log::warn!("could not hand a shard-aware connection to shard {target}: {e}");
+                        log::warn!(
+                            "could not hand a shard-aware connection to shard {target}: {e}"
+                        );
                     }
                 }
                 Err(e) => {
@@ -99,7 +112,9 @@ pub fn spawn_connection(stream: glommio::net::TcpStream, services: Rc<TransportS
         if let Err(e) = connection::Connection::run(stream, services.clone()).await {
             log::debug!("connection {:?} closed: {e}", peer);
         }
-        services.open_connections.set(services.open_connections.get().saturating_sub(1));
+        services
+            .open_connections
+            .set(services.open_connections.get().saturating_sub(1));
     })
     .detach();
 }

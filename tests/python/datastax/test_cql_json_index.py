@@ -71,7 +71,7 @@ def test_select_features(session, table):
     assert [r.v for r in session.execute(f"SELECT v FROM {t} WHERE k = 0 AND c IN (2, 0)")] == [0, 1, 20, 21]
     assert [r.v for r in session.execute(f"SELECT v FROM {t} WHERE k = 0 AND (c, d) > (1, 0)")] == [11, 20, 21]
     assert [r.v for r in session.execute(f"SELECT v FROM {t} WHERE k = 0 AND (c, d) IN ((2, 1), (0, 0))")] == [0, 21]
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(InvalidRequest, match="Unsupported restriction: v IS NOT NULL"):
         session.execute(f"SELECT * FROM {t} WHERE k = 0 AND v IS NOT NULL")
 
 

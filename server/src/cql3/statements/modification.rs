@@ -189,8 +189,7 @@ impl ModificationStatement {
             .filter(|c| !ins.columns.contains(&c.name))
             .map(|c| c.name.as_str())
             .collect();
-        if !missing_ck.is_empty() && !(static_only && missing_ck.len() == table.clustering_key_len)
-        {
+        if !(missing_ck.is_empty() || static_only && missing_ck.len() == table.clustering_key_len) {
             return Err(invalid(format!(
                 "Some clustering keys are missing: {}",
                 missing_ck.join(", ")

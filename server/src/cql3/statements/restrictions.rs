@@ -305,9 +305,7 @@ impl Restrictions {
                         .map(String::as_str)
                         .ne(pk_names.iter().copied())
                     {
-                        return Err(invalid(format!(
-                            "The token() function must be applied to all partition key components or none of them"
-                        )));
+                        return Err(invalid("The token() function must be applied to all partition key components or none of them"));
                     }
                     binds.note(value, "partition key token", &ColumnType::BigInt);
                     has_token = true;
@@ -385,9 +383,10 @@ impl Restrictions {
                 }
                 Relation::IsNotNull { column } => {
                     column_idx(column)?;
-                    return Err(invalid(
-                        "Unsupported restriction: IS NOT NULL is only supported in materialized view definitions",
-                    ));
+                    // Cassandra 4.x: "Unsupported restriction: " + relation.
+                    return Err(invalid(format!(
+                        "Unsupported restriction: {column} IS NOT NULL"
+                    )));
                 }
             }
         }

@@ -883,10 +883,7 @@ pub fn split_pk(table: &TableMetadata, key: &Bytes) -> Vec<Bytes> {
         return vec![key.clone()];
     }
     match crate::dht::murmur3::split_partition_key(key, table.partition_key_len) {
-        Some(parts) => parts
-            .into_iter()
-            .map(|p| Bytes::copy_from_slice(p))
-            .collect(),
+        Some(parts) => parts.into_iter().map(Bytes::copy_from_slice).collect(),
         None => vec![key.clone()],
     }
 }
@@ -904,9 +901,9 @@ fn served_by_index(table: &TableMetadata, r: &Restrictions) -> bool {
             let quoted = format!("\"{}\"", col.name);
             let target = |t: &str| {
                 table.indexes.iter().any(|i| {
-                    i.options.get("target").is_some_and(|x| {
-                        x == t || *x == format!("{}", t.replace(&col.name, &quoted))
-                    })
+                    i.options
+                        .get("target")
+                        .is_some_and(|x| x == t || *x == t.replace(&col.name, &quoted))
                 })
             };
             match f.op {

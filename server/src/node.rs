@@ -305,7 +305,16 @@ impl ShardRouter for RuntimeRouter {
         self.ctx.count()
     }
     fn forward_apply(&self, shard: usize, m: Mutation) -> Fut<()> {
-        self.call(shard, move |s| s.proxy.replica_apply(&m))
+        let shards = self.ctx.shards().clone();
+        Box::pin(async move {
+            shards
+                .invoke_on(shard, move |ctx| async move {
+                    let s = services(&ctx)?;
+                    s.proxy.replica_apply_durable(&m).await
+                })
+                .await
+                .map_err(shard_error)?
+        })
     }
     fn forward_read(
         &self,
@@ -494,7 +503,13 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         StorageProxy::new(db.clone(), migrations.clone(), Some(router), topology).with_timeouts(
             Duration::from_millis(config.write_request_timeout_in_ms.max(1)),
             Duration::from_millis(config.read_request_timeout_in_ms.max(1)),
-        ),
+        )
+        .with_group_commit(match config.commitlog_sync {
+            CommitlogSync::Batch => Some(Duration::from_micros(
+                (config.commitlog_sync_batch_window_in_ms * 1000.0).max(0.0) as u64,
+            )),
+            CommitlogSync::Periodic => None,
+        }),
     );
     let qp = Rc::new(QueryProcessor::new(proxy.clone(), migrations.clone()));
     let max_conns = if config.native_transport_max_concurrent_connections <= 0 {

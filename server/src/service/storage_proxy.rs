@@ -210,6 +210,7 @@ pub struct StorageProxy {
     pub(crate) remote: RefCell<Option<Rc<dyn crate::service::replication::RemoteReplicas>>>,
     pub(crate) write_timeout: std::time::Duration,
     pub(crate) read_timeout: std::time::Duration,
+    pub(crate) group_commit: Rc<GroupCommit>,
 }
 
 impl StorageProxy {
@@ -228,6 +229,7 @@ impl StorageProxy {
             remote: RefCell::new(None),
             write_timeout: std::time::Duration::from_millis(2000),
             read_timeout: std::time::Duration::from_millis(5000),
+            group_commit: GroupCommit::new(None),
         }
     }
 
@@ -235,6 +237,12 @@ impl StorageProxy {
     pub fn with_timeouts(mut self, write: std::time::Duration, read: std::time::Duration) -> Self {
         self.write_timeout = write;
         self.read_timeout = read;
+        self
+    }
+
+    /// Turns on batch-mode group commit with this window.
+    pub fn with_group_commit(mut self, window: Option<std::time::Duration>) -> Self {
+        self.group_commit = GroupCommit::new(window);
         self
     }
 
@@ -324,7 +332,7 @@ impl StorageProxy {
 
     pub(crate) async fn apply_routed(&self, m: Mutation) -> Result<(), ErrorResponse> {
         match self.remote_owner(m.update.key.token) {
-            None => self.replica_apply(&m),
+            None => self.replica_apply_durable(&m).await,
             Some((owner, r)) => r.forward_apply(owner, m).await,
         }
     }
@@ -586,12 +594,19 @@ impl StorageProxy {
     /// Replica path: applies a mutation on this shard.
     pub fn replica_apply(&self, m: &Mutation) -> Result<(), ErrorResponse> {
         self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
-        self.db.borrow_mut().apply(m).map_err(|e| match e {
-            engine::EngineError::MutationTooLarge { .. } => {
-                ErrorResponse::invalid(format!("Rejecting mutation: {e}"))
-            }
-            e => ErrorResponse::server(format!("write failed: {e}")),
-        })
+        self.db.borrow_mut().apply(m).map_err(write_error)
+    }
+
+    /// Replica path with group commit: in `commitlog_sync: batch` the write
+    /// is acknowledged once a sync covers it, and the writes arriving within
+    /// `commitlog_sync_batch_window_in_ms` share that sync.
+    pub async fn replica_apply_durable(&self, m: &Mutation) -> Result<(), ErrorResponse> {
+        self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
+        let pos = self.db.borrow_mut().apply_deferred(m).map_err(write_error)?;
+        match (pos, self.group_commit.window) {
+            (Some(pos), Some(_)) => self.group_commit.wait(&self.group_commit, &self.db, pos).await,
+            _ => Ok(()),
+        }
     }
 
     /// The content of a node-generated table as partitions, ordered by key.
@@ -605,6 +620,103 @@ impl StorageProxy {
             .virtual_rows(&schema, &table.keyspace, &table.name)
             .ok_or_else(|| ErrorResponse::invalid(format!("unconfigured table {}", table.name)))?;
         Ok(rows_to_partitions(table, rows))
+    }
+}
+
+fn write_error(e: engine::EngineError) -> ErrorResponse {
+    match e {
+        engine::EngineError::MutationTooLarge { .. } => {
+            ErrorResponse::invalid(format!("Rejecting mutation: {e}"))
+        }
+        e => ErrorResponse::server(format!("write failed: {e}")),
+    }
+}
+
+/// Batch-mode group commit of one shard: writers wait for a sync that
+/// covers their commitlog position; one sync per window serves them all.
+pub struct GroupCommit {
+    /// `Some(window)` in `commitlog_sync: batch`.
+    pub window: Option<std::time::Duration>,
+    waiters: RefCell<Vec<(engine::commitlog::ReplayPosition, glommio::channels::local_channel::LocalSender<Result<(), String>>)>>,
+    running: Cell<bool>,
+}
+
+impl GroupCommit {
+    pub fn new(window: Option<std::time::Duration>) -> Rc<GroupCommit> {
+        Rc::new(GroupCommit { window, waiters: RefCell::new(Vec::new()), running: Cell::new(false) })
+    }
+
+    async fn wait(&self, me: &Rc<GroupCommit>, db: &Rc<RefCell<Database>>, pos: engine::commitlog::ReplayPosition) -> Result<(), ErrorResponse> {
+        let (tx, rx) = glommio::channels::local_channel::new_bounded(1);
+        self.waiters.borrow_mut().push((pos, tx));
+        if !self.running.replace(true) {
+            let gc = me.clone();
+            let db = db.clone();
+            glommio::spawn_local(async move { gc.sync_loop(db).await }).detach();
+        }
+        match rx.recv().await {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(ErrorResponse::server(format!("commitlog sync failed: {e}"))),
+            None => Err(ErrorResponse::server("commitlog sync abandoned")),
+        }
+    }
+
+    async fn sync_loop(&self, db: Rc<RefCell<Database>>) {
+        let window = self.window.unwrap_or_default();
+        loop {
+            if self.waiters.borrow().is_empty() {
+                self.running.set(false);
+                return;
+            }
+            // Let the writes of this window gather, then sync them together.
+            if window.is_zero() {
+                crate::shard::yield_now().await;
+            } else {
+                glommio::timer::sleep(window).await;
+            }
+            let synced = db.borrow_mut().sync_commitlog();
+            let target = match synced {
+                Ok(Some(p)) => p,
+                Ok(None) => {
+                    self.release(None, Ok(()));
+                    continue;
+                }
+                Err(e) => {
+                    self.release(None, Err(e.to_string()));
+                    continue;
+                }
+            };
+            // Poll for completion: no blocking wake-ups on the reactor.
+            loop {
+                // Never hold the borrow across the sleep below.
+                let durable = db.borrow_mut().commitlog_durable_position();
+                match durable {
+                    Ok(Some(d)) if d >= target => {
+                        self.release(Some(d), Ok(()));
+                        break;
+                    }
+                    Ok(_) => glommio::timer::sleep(std::time::Duration::from_micros(100)).await,
+                    Err(e) => {
+                        self.release(None, Err(e.to_string()));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers the waiters covered by `durable` (all of them on error).
+    fn release(&self, durable: Option<engine::commitlog::ReplayPosition>, r: Result<(), String>) {
+        self.waiters.borrow_mut().retain(|(pos, tx)| {
+            let done = match (&r, durable) {
+                (Err(_), _) | (Ok(()), None) => true,
+                (Ok(()), Some(d)) => *pos <= d,
+            };
+            if done {
+                let _ = tx.try_send(r.clone());
+            }
+            !done
+        });
     }
 }
 

@@ -385,7 +385,6 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
                     Err(e) => return Response::error(500, e),
                 };
                 let address = local.broadcast_address.to_string();
-                let host_id = crate::schema::digest::uuid_to_string(&local.host_id);
                 let dc = if ring {
                     let mut tokens = local.tokens.clone();
                     tokens.sort_unstable();
@@ -405,20 +404,35 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
                         .raw("tokens", &json::array(entries))
                         .build()
                 } else {
-                    let node = json::Object::new()
-                        .str("status", "U")
-                        .str("state", "N")
-                        .str("address", &address)
-                        .num("load_bytes", load)
-                        .num("tokens", local.tokens.len())
-                        .raw("owns", &opt_num(owns))
-                        .str("host_id", &host_id)
-                        .str("rack", &local.rack)
-                        .build();
-                    json::Object::new()
-                        .str("name", &local.data_center)
-                        .raw("nodes", &json::array([node]))
-                        .build()
+                    // Every node gossip knows, grouped by datacenter.
+                    let topo = s.proxy.topology();
+                    let single = topo.endpoints.len() == 1;
+                    let mut dcs: Vec<String> = topo.endpoints.iter().map(|e| e.dc.clone()).collect();
+                    dcs.sort();
+                    dcs.dedup();
+                    let groups: Vec<String> = dcs
+                        .iter()
+                        .map(|dc| {
+                            let nodes = topo.endpoints.iter().enumerate().filter(|(_, e)| &e.dc == dc).map(|(i, e)| {
+                                json::Object::new()
+                                    .str("status", if e.alive { "U" } else { "D" })
+                                    .str("state", "N")
+                                    .str("address", &e.addr.to_string())
+                                    .num("load_bytes", if i == 0 { load } else { 0 })
+                                    .num("tokens", e.tokens.len())
+                                    .raw("owns", &opt_num(if single { owns } else { None }))
+                                    .str("host_id", &crate::schema::digest::uuid_to_string(&e.host_id))
+                                    .str("rack", &e.rack)
+                                    .build()
+                            });
+                            json::Object::new().str("name", dc).raw("nodes", &json::array(nodes)).build()
+                        })
+                        .collect();
+                    let mut body = json::Object::new().raw("datacenters", &json::array(groups));
+                    if let Some(n) = note {
+                        body = body.str("note", n);
+                    }
+                    return Response::ok(body.build());
                 };
                 let mut body = json::Object::new().raw("datacenters", &json::array([dc]));
                 if let Some(n) = note {

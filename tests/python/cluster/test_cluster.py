@@ -31,7 +31,7 @@ RF = {"dc1": 2, "dc2": 2}
 NUM_TOKENS = 16
 VICTIM = "node4"  # dc2, not a seed
 # How long a kill -9'd node may take to be marked down (phi accrual, heartbeats every 1 s).
-DOWN_WAIT = float(os.environ.get("TESSERA_TEST_CLUSTER_DOWN_WAIT", "15"))
+DOWN_WAIT = float(os.environ.get("TESSERA_TEST_CLUSTER_DOWN_WAIT", "30"))
 
 # rows written while VICTIM was down, checked at ALL after it is back: key -> value
 _written_while_down = {}

@@ -500,16 +500,17 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
     let router: Rc<dyn ShardRouter> = Rc::new(RuntimeRouter { ctx: ctx.clone() });
     let topology = Arc::new(crate::service::topology::Topology::single(&local));
     let proxy = Rc::new(
-        StorageProxy::new(db.clone(), migrations.clone(), Some(router), topology).with_timeouts(
-            Duration::from_millis(config.write_request_timeout_in_ms.max(1)),
-            Duration::from_millis(config.read_request_timeout_in_ms.max(1)),
-        )
-        .with_group_commit(match config.commitlog_sync {
-            CommitlogSync::Batch => Some(Duration::from_micros(
-                (config.commitlog_sync_batch_window_in_ms * 1000.0).max(0.0) as u64,
-            )),
-            CommitlogSync::Periodic => None,
-        }),
+        StorageProxy::new(db.clone(), migrations.clone(), Some(router), topology)
+            .with_timeouts(
+                Duration::from_millis(config.write_request_timeout_in_ms.max(1)),
+                Duration::from_millis(config.read_request_timeout_in_ms.max(1)),
+            )
+            .with_group_commit(match config.commitlog_sync {
+                CommitlogSync::Batch => Some(Duration::from_micros(
+                    (config.commitlog_sync_batch_window_in_ms * 1000.0).max(0.0) as u64,
+                )),
+                CommitlogSync::Periodic => None,
+            }),
     );
     let qp = Rc::new(QueryProcessor::new(proxy.clone(), migrations.clone()));
     let max_conns = if config.native_transport_max_concurrent_connections <= 0 {

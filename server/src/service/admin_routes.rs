@@ -407,25 +407,37 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
                     // Every node gossip knows, grouped by datacenter.
                     let topo = s.proxy.topology();
                     let single = topo.endpoints.len() == 1;
-                    let mut dcs: Vec<String> = topo.endpoints.iter().map(|e| e.dc.clone()).collect();
+                    let mut dcs: Vec<String> =
+                        topo.endpoints.iter().map(|e| e.dc.clone()).collect();
                     dcs.sort();
                     dcs.dedup();
                     let groups: Vec<String> = dcs
                         .iter()
                         .map(|dc| {
-                            let nodes = topo.endpoints.iter().enumerate().filter(|(_, e)| &e.dc == dc).map(|(i, e)| {
-                                json::Object::new()
-                                    .str("status", if e.alive { "U" } else { "D" })
-                                    .str("state", "N")
-                                    .str("address", &e.addr.to_string())
-                                    .num("load_bytes", if i == 0 { load } else { 0 })
-                                    .num("tokens", e.tokens.len())
-                                    .raw("owns", &opt_num(if single { owns } else { None }))
-                                    .str("host_id", &crate::schema::digest::uuid_to_string(&e.host_id))
-                                    .str("rack", &e.rack)
-                                    .build()
-                            });
-                            json::Object::new().str("name", dc).raw("nodes", &json::array(nodes)).build()
+                            let nodes = topo
+                                .endpoints
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, e)| &e.dc == dc)
+                                .map(|(i, e)| {
+                                    json::Object::new()
+                                        .str("status", if e.alive { "U" } else { "D" })
+                                        .str("state", "N")
+                                        .str("address", &e.addr.to_string())
+                                        .num("load_bytes", if i == 0 { load } else { 0 })
+                                        .num("tokens", e.tokens.len())
+                                        .raw("owns", &opt_num(if single { owns } else { None }))
+                                        .str(
+                                            "host_id",
+                                            &crate::schema::digest::uuid_to_string(&e.host_id),
+                                        )
+                                        .str("rack", &e.rack)
+                                        .build()
+                                });
+                            json::Object::new()
+                                .str("name", dc)
+                                .raw("nodes", &json::array(nodes))
+                                .build()
                         })
                         .collect();
                     let mut body = json::Object::new().raw("datacenters", &json::array(groups));

@@ -602,9 +602,17 @@ impl StorageProxy {
     /// `commitlog_sync_batch_window_in_ms` share that sync.
     pub async fn replica_apply_durable(&self, m: &Mutation) -> Result<(), ErrorResponse> {
         self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
-        let pos = self.db.borrow_mut().apply_deferred(m).map_err(write_error)?;
+        let pos = self
+            .db
+            .borrow_mut()
+            .apply_deferred(m)
+            .map_err(write_error)?;
         match (pos, self.group_commit.window) {
-            (Some(pos), Some(_)) => self.group_commit.wait(&self.group_commit, &self.db, pos).await,
+            (Some(pos), Some(_)) => {
+                self.group_commit
+                    .wait(&self.group_commit, &self.db, pos)
+                    .await
+            }
             _ => Ok(()),
         }
     }
@@ -637,16 +645,30 @@ fn write_error(e: engine::EngineError) -> ErrorResponse {
 pub struct GroupCommit {
     /// `Some(window)` in `commitlog_sync: batch`.
     pub window: Option<std::time::Duration>,
-    waiters: RefCell<Vec<(engine::commitlog::ReplayPosition, glommio::channels::local_channel::LocalSender<Result<(), String>>)>>,
+    waiters: RefCell<
+        Vec<(
+            engine::commitlog::ReplayPosition,
+            glommio::channels::local_channel::LocalSender<Result<(), String>>,
+        )>,
+    >,
     running: Cell<bool>,
 }
 
 impl GroupCommit {
     pub fn new(window: Option<std::time::Duration>) -> Rc<GroupCommit> {
-        Rc::new(GroupCommit { window, waiters: RefCell::new(Vec::new()), running: Cell::new(false) })
+        Rc::new(GroupCommit {
+            window,
+            waiters: RefCell::new(Vec::new()),
+            running: Cell::new(false),
+        })
     }
 
-    async fn wait(&self, me: &Rc<GroupCommit>, db: &Rc<RefCell<Database>>, pos: engine::commitlog::ReplayPosition) -> Result<(), ErrorResponse> {
+    async fn wait(
+        &self,
+        me: &Rc<GroupCommit>,
+        db: &Rc<RefCell<Database>>,
+        pos: engine::commitlog::ReplayPosition,
+    ) -> Result<(), ErrorResponse> {
         let (tx, rx) = glommio::channels::local_channel::new_bounded(1);
         self.waiters.borrow_mut().push((pos, tx));
         if !self.running.replace(true) {

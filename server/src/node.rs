@@ -487,7 +487,7 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
                     }
                     ticks += 1;
                     // Background compaction, bounded by the CompactionManager.
-                    if ticks % 100 == 0 {
+                    if ticks.is_multiple_of(100) {
                         if let Err(e) = db.borrow_mut().maybe_compact() {
                             log::error!("compaction failed: {e}");
                         }

@@ -102,9 +102,7 @@ impl Connection {
             if !out.is_empty() {
                 self.send(out, framed_out).await?;
             }
-            if let Err(close) = result {
-                return Err(close);
-            }
+            result?;
         }
     }
 

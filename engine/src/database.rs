@@ -27,6 +27,43 @@ use crate::schema::TableSchema;
 use crate::serialize::encode_mutation;
 use crate::sstable::{load_directory, sync_dir, SSTable, SSTableWriter};
 
+/// A background flush: writes a frozen memtable to a new SSTable. `Send`,
+/// so it can run off the shard's thread.
+pub struct FlushJob {
+    table: TableId,
+    dir: PathBuf,
+    generation: u64,
+    schema: Arc<TableSchema>,
+    memtable: Arc<Memtable>,
+    position: Option<crate::commitlog::ReplayPosition>,
+}
+
+impl FlushJob {
+    /// Writes and commits the SSTable (temp file, fsync, rename).
+    pub fn run(&self) -> Result<SSTable, EngineError> {
+        let mut w = SSTableWriter::new(&self.dir, self.generation, &self.schema)?;
+        w.set_metadata(self.position, 0);
+        let range = TokenRange::full();
+        let ranges = [crate::mutation::ClusteringRange::full()];
+        let written = (|| {
+            for p in self.memtable.scan_raw(&range, &ranges) {
+                w.append(&p?)?;
+            }
+            Ok::<_, EngineError>(())
+        })();
+        if let Err(e) = written {
+            w.abandon();
+            return Err(e);
+        }
+        w.finish()?.commit(self.schema.clone())
+    }
+
+    /// The table being flushed.
+    pub fn table(&self) -> &TableId {
+        &self.table
+    }
+}
+
 /// Storage settings of one shard. Build with [`EngineConfig::in_memory`]
 /// and adjust fields; new settings keep their defaults for existing callers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +84,9 @@ pub struct EngineConfig {
     /// write returns (which is also the back-pressure: writers wait for
     /// the flush). 0 disables automatic flushes.
     pub memtable_budget_bytes: usize,
+    /// Flushes run off the shard's thread (see [`Database::begin_flush`]);
+    /// writes only block when memtables reach twice the budget.
+    pub background_flush: bool,
 }
 
 impl EngineConfig {
@@ -57,6 +97,7 @@ impl EngineConfig {
             commitlog: None,
             data_directory: None,
             memtable_budget_bytes: 256 << 20,
+            background_flush: false,
         }
     }
 
@@ -103,6 +144,13 @@ pub struct ColumnFamily {
     /// Live SSTables, oldest generation first.
     sstables: Vec<Arc<SSTable>>,
     next_generation: u64,
+    /// Memtables being written to SSTables by a background flush; still
+    /// read until their SSTable is installed.
+    flushing: Vec<Arc<Memtable>>,
+    /// A background flush of this table failed: its frozen memtable stays
+    /// readable and the commitlog keeps its data (no segment is discarded
+    /// for the table until restart).
+    flush_failed: bool,
 }
 
 impl ColumnFamily {
@@ -113,6 +161,8 @@ impl ColumnFamily {
             dir: None,
             sstables: Vec::new(),
             next_generation: 1,
+            flushing: Vec::new(),
+            flush_failed: false,
         }
     }
 
@@ -131,6 +181,8 @@ impl ColumnFamily {
             dir: Some(dir),
             sstables: loaded.sstables,
             next_generation: loaded.next_generation,
+            flushing: Vec::new(),
+            flush_failed: false,
         })
     }
 
@@ -177,9 +229,12 @@ impl ColumnFamily {
         &self.memtable
     }
 
-    fn sources(&self) -> Vec<&dyn MutationSource> {
-        let mut v = Vec::with_capacity(1 + self.sstables.len());
+    /// Every source of the table's data: the memtable, memtables being
+    /// flushed, then the SSTables.
+    pub fn sources(&self) -> Vec<&dyn MutationSource> {
+        let mut v = Vec::with_capacity(1 + self.flushing.len() + self.sstables.len());
         v.push(&self.memtable as &dyn MutationSource);
+        v.extend(self.flushing.iter().map(|m| &**m as &dyn MutationSource));
         v.extend(self.sstables.iter().map(|s| &**s as &dyn MutationSource));
         v
     }
@@ -411,6 +466,10 @@ impl Database {
         if let Some(cf) = self.tables.get_mut(id) {
             let schema = cf.schema.clone();
             cf.memtable = Memtable::new(schema);
+            // A background flush in flight finds its memtable gone and
+            // throws its SSTable away (see complete_flush).
+            cf.flushing.clear();
+            cf.flush_failed = false;
             cf.delete_sstables()?;
             info!("truncated table {}", format_table_id(id));
         }
@@ -645,9 +704,17 @@ impl Database {
     /// thread, so a writer that fills memtables faster than they flush
     /// waits here (back-pressure).
     fn maybe_flush(&mut self) -> Result<(), EngineError> {
-        let budget = self.config.memtable_budget_bytes;
+        let mut budget = self.config.memtable_budget_bytes;
         if budget == 0 {
             return Ok(());
+        }
+        if self.config.background_flush {
+            // Background flushes keep up normally; at twice the budget the
+            // writer itself flushes (back-pressure).
+            budget = budget.saturating_mul(2);
+            if self.memtable_bytes() + self.flushing_bytes() <= budget {
+                return Ok(());
+            }
         }
         while self.memtable_bytes() > budget {
             let largest = self
@@ -709,10 +776,118 @@ impl Database {
         cf.sstables.push(Arc::new(sstable));
         cf.memtable = Memtable::new(cf.schema.clone());
         self.flushes += 1;
-        if let (Some(cl), Some(pos)) = (self.commitlog.as_mut(), position) {
+        // Older data of a background flush still in progress (or failed)
+        // lives only in the commitlog: keep it.
+        let safe = cf.flushing.is_empty() && !cf.flush_failed;
+        if let (Some(cl), Some(pos), true) = (self.commitlog.as_mut(), position, safe) {
             cl.discard_completed_segments(table, pos);
         }
         Ok(true)
+    }
+
+    /// Bytes held by memtables being flushed in the background.
+    pub fn flushing_bytes(&self) -> usize {
+        self.tables
+            .values()
+            .flat_map(|cf| cf.flushing.iter())
+            .map(|m| m.memory_usage())
+            .sum()
+    }
+
+    /// Tables a background flusher should start on now: when the
+    /// memtables exceed the budget, the largest one not already flushing.
+    pub fn flush_candidates(&self) -> Vec<TableId> {
+        let budget = self.config.memtable_budget_bytes;
+        if budget == 0 || self.memtable_bytes() <= budget {
+            return Vec::new();
+        }
+        self.tables
+            .values()
+            .filter(|cf| {
+                cf.dir.is_some()
+                    && !cf.memtable.is_empty()
+                    && cf.flushing.is_empty()
+                    && !cf.flush_failed
+            })
+            .max_by_key(|cf| cf.memtable.memory_usage())
+            .map(|cf| vec![cf.schema.id])
+            .unwrap_or_default()
+    }
+
+    /// Starts a background flush of `table`: its memtable is frozen (still
+    /// read) and a fresh one takes the writes. Run the job on any thread,
+    /// then hand its result to [`Database::complete_flush`]. At most one
+    /// background flush per table is in flight (`None` otherwise, or when
+    /// there is nothing to flush).
+    pub fn begin_flush(&mut self, table: &TableId) -> Result<Option<FlushJob>, EngineError> {
+        let position = self.commitlog.as_ref().map(|cl| cl.current_position());
+        let cf = self
+            .tables
+            .get_mut(table)
+            .ok_or(EngineError::NoSuchTable(*table))?;
+        let dir = cf.dir.clone().ok_or(EngineError::NoDataDirectory(*table))?;
+        if cf.memtable.is_empty() || !cf.flushing.is_empty() || cf.flush_failed {
+            return Ok(None);
+        }
+        let generation = cf.next_generation;
+        cf.next_generation += 1;
+        let frozen = Arc::new(std::mem::replace(
+            &mut cf.memtable,
+            Memtable::new(cf.schema.clone()),
+        ));
+        cf.flushing.push(frozen.clone());
+        Ok(Some(FlushJob {
+            table: *table,
+            dir,
+            generation,
+            schema: cf.schema.clone(),
+            memtable: frozen,
+            position,
+        }))
+    }
+
+    /// Installs the SSTable of a finished background flush (or records its
+    /// failure) and lets the commitlog recycle what it covered.
+    pub fn complete_flush(&mut self, job: FlushJob, result: Result<SSTable, EngineError>) {
+        let Some(cf) = self.tables.get_mut(&job.table) else {
+            if let Ok(sstable) = &result {
+                let _ = fs::remove_file(sstable.path());
+            }
+            return; // dropped meanwhile
+        };
+        if !cf.flushing.iter().any(|m| Arc::ptr_eq(m, &job.memtable)) {
+            // Truncated meanwhile: the data is gone, so is its SSTable.
+            if let Ok(sstable) = &result {
+                let _ = fs::remove_file(sstable.path());
+            }
+            return;
+        }
+        match result {
+            Ok(sstable) => {
+                info!(
+                    "flushed table {} in the background: {} partitions, {} bytes to {}",
+                    format_table_id(&job.table),
+                    sstable.stats().partition_count,
+                    sstable.size(),
+                    sstable.path().display()
+                );
+                cf.sstables.push(Arc::new(sstable));
+                cf.flushing.retain(|m| !Arc::ptr_eq(m, &job.memtable));
+                self.flushes += 1;
+                if cf.flushing.is_empty() && !cf.flush_failed {
+                    if let (Some(cl), Some(pos)) = (self.commitlog.as_mut(), job.position) {
+                        cl.discard_completed_segments(&job.table, pos);
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(
+                    "background flush of table {} failed (its data stays in the commitlog): {e}",
+                    format_table_id(&job.table)
+                );
+                cf.flush_failed = true;
+            }
+        }
     }
 
     /// Flushes every table that has a data directory (`nodetool flush`).

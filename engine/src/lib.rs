@@ -32,7 +32,7 @@ pub mod serialize;
 pub mod sstable;
 pub mod types;
 
-pub use database::{ColumnFamily, Database, EngineConfig, EngineStats};
+pub use database::{ColumnFamily, Database, EngineConfig, EngineStats, FlushJob};
 pub use error::EngineError;
 pub use read::{ReadCommand, ScanBound, TokenRange};
 

@@ -418,6 +418,7 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         / nr_shards.max(1);
     engine_config.memtable_space_bytes = budget;
     engine_config.memtable_budget_bytes = budget;
+    engine_config.background_flush = true;
     let db = Rc::new(RefCell::new(Database::new(engine_config)));
     let events = Rc::new(EventBus::new());
     let schema = match Schema::load(&boot.schema_dir, &local.data_center) {
@@ -474,9 +475,18 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
             .save(&boot.identity_dir)
             .map_err(|e| format!("cannot record the shard count: {e}"))?;
     }
+    // Background work of the shard: commitlog sync ticks, memtable flushes
+    // on their own threads (so a flush never stalls the shard), compaction.
+    let (flush_tx, flush_rx) = crossbeam_channel::bounded::<(
+        engine::FlushJob,
+        Result<engine::sstable::SSTable, engine::EngineError>,
+    )>(16);
+    let flushes_in_flight = Rc::new(Cell::new(0usize));
     let ticker = {
         let db = db.clone();
         let stop = ctx.stopped();
+        let in_flight = flushes_in_flight.clone();
+        let flush_rx = flush_rx.clone();
         glommio::spawn_local(async move {
             let tick = async {
                 let mut ticks = 0u64;
@@ -485,7 +495,35 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
                     if let Err(e) = db.borrow_mut().commitlog_tick() {
                         log::error!("commitlog sync failed: {e}");
                     }
+                    while let Ok((job, result)) = flush_rx.try_recv() {
+                        db.borrow_mut().complete_flush(job, result);
+                        in_flight.set(in_flight.get() - 1);
+                    }
                     ticks += 1;
+                    if ticks.is_multiple_of(5) {
+                        let candidates = db.borrow().flush_candidates();
+                        for table in candidates {
+                            let job = db.borrow_mut().begin_flush(&table);
+                            match job {
+                                Ok(Some(job)) => {
+                                    let tx = flush_tx.clone();
+                                    in_flight.set(in_flight.get() + 1);
+                                    let spawned = std::thread::Builder::new()
+                                        .name(format!("flush-{shard}"))
+                                        .spawn(move || {
+                                            let r = job.run();
+                                            let _ = tx.send((job, r));
+                                        });
+                                    if let Err(e) = spawned {
+                                        log::error!("cannot start a flush thread: {e}");
+                                        in_flight.set(in_flight.get() - 1);
+                                    }
+                                }
+                                Ok(None) => {}
+                                Err(e) => log::error!("flush failed to start: {e}"),
+                            }
+                        }
+                    }
                     // Background compaction, bounded by the CompactionManager.
                     if ticks.is_multiple_of(100) {
                         if let Err(e) = db.borrow_mut().maybe_compact() {
@@ -602,6 +640,16 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
     sa?;
     cl?;
     ticker.await;
+    // Let background flushes finish before the final flush.
+    while flushes_in_flight.get() > 0 {
+        match flush_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok((job, result)) => {
+                db.borrow_mut().complete_flush(job, result);
+                flushes_in_flight.set(flushes_in_flight.get() - 1);
+            }
+            Err(_) => break,
+        }
+    }
     if let Err(e) = db.borrow_mut().flush_all() {
         log::error!("shard {shard}: flush at shutdown failed: {e}");
     }

@@ -594,3 +594,65 @@ fn interrupted_compaction_is_rolled_back_at_load() {
     assert!(newest > 2, "{newest}");
     assert_eq!(value(&db, 3, 1, NOW).as_deref(), Some("c"));
 }
+
+#[test]
+fn background_flush_keeps_data_readable_and_survives_restart() {
+    let dir = test_dir("bgflush");
+    let mut cfg = durable_config(&dir);
+    cfg.background_flush = true;
+    {
+        let (mut db, _) = Database::open(cfg.clone(), [schema(864_000)]).expect("open");
+        for i in 0..200 {
+            db.apply(&insert(i % 40, i as i32, 10, &format!("first-{i}")))
+                .expect("apply");
+        }
+        let job = db.begin_flush(&TABLE).expect("begin").expect("a job");
+        // Only one background flush per table at a time.
+        assert!(db.begin_flush(&TABLE).expect("begin again").is_none());
+        // Writes during the flush go to the new memtable; the frozen one
+        // is still read.
+        for i in 0..50 {
+            db.apply(&insert(i % 40, i as i32, 20, &format!("second-{i}")))
+                .expect("apply");
+        }
+        assert_eq!(value(&db, 39, 199, NOW), Some("first-199".to_string()));
+        assert_eq!(value(&db, 9, 49, NOW), Some("second-49".to_string()));
+        // The job runs on another thread, as the node runs it.
+        let handle = std::thread::spawn(move || {
+            let r = job.run();
+            (job, r)
+        });
+        let (job, result) = handle.join().expect("flush thread");
+        db.complete_flush(job, result);
+        assert_eq!(db.table(&TABLE).expect("table").sstables().len(), 1);
+        assert_eq!(value(&db, 39, 199, NOW), Some("first-199".to_string()));
+        assert_eq!(value(&db, 9, 49, NOW), Some("second-49".to_string()));
+        db.shutdown().expect("shutdown");
+    }
+    let (db, _) = Database::open(cfg, [schema(864_000)]).expect("reopen");
+    for i in 0..200u32 {
+        let want = if i < 50 {
+            format!("second-{i}")
+        } else {
+            format!("first-{i}")
+        };
+        assert_eq!(value(&db, i % 40, i as i32, NOW), Some(want), "row {i}");
+    }
+}
+
+#[test]
+fn background_flush_of_a_truncated_table_is_discarded() {
+    let dir = test_dir("bgflush-truncate");
+    let mut cfg = durable_config(&dir);
+    cfg.background_flush = true;
+    let (mut db, _) = Database::open(cfg, [schema(864_000)]).expect("open");
+    for i in 0..20 {
+        db.apply(&insert(i, i as i32, 10, "x")).expect("apply");
+    }
+    let job = db.begin_flush(&TABLE).expect("begin").expect("a job");
+    let result = job.run();
+    db.truncate_checked(&TABLE).expect("truncate");
+    db.complete_flush(job, result);
+    assert!(db.table(&TABLE).expect("table").sstables().is_empty());
+    assert_eq!(value(&db, 1, 1, NOW), None);
+}

@@ -410,12 +410,7 @@ impl StorageProxy {
         let cf = db
             .table(table)
             .ok_or_else(|| storage_error_id(table, engine::EngineError::NoSuchTable(*table)))?;
-        let mut sources: Vec<&dyn engine::reader::MutationSource> = vec![cf.memtable()];
-        sources.extend(
-            cf.sstables()
-                .iter()
-                .map(|s| &**s as &dyn engine::reader::MutationSource),
-        );
+        let sources = cf.sources();
         engine::reader::read_merged_raw(cf.schema(), &sources, key, &cmd.ranges)
             .map_err(|e| storage_error_id(table, e))
     }
@@ -433,12 +428,7 @@ impl StorageProxy {
         let cf = db
             .table(table)
             .ok_or_else(|| storage_error_id(table, engine::EngineError::NoSuchTable(*table)))?;
-        let mut sources: Vec<&dyn engine::reader::MutationSource> = vec![cf.memtable()];
-        sources.extend(
-            cf.sstables()
-                .iter()
-                .map(|s| &**s as &dyn engine::reader::MutationSource),
-        );
+        let sources = cf.sources();
         let mut merger = engine::reader::RawMerger::new(&sources, range, &cmd.ranges);
         let mut out = Vec::new();
         while out.len() < limit {

@@ -89,8 +89,12 @@ def read_all_keys(session):
     return {r.k: r.v for r in session.execute("SELECT k, v FROM dur.t")}
 
 
-def test_batch_mode_kill9_loses_no_acknowledged_write(crash_node):
-    node = crash_node("--commitlog-sync", "batch", "--commitlog-sync-batch-window-in-ms", "2")
+@pytest.mark.parametrize("memtable_mb", [None, "1"], ids=["no-flush", "flushing"])
+def test_batch_mode_kill9_loses_no_acknowledged_write(crash_node, memtable_mb):
+    # With a 1 MiB memtable budget, background flushes run all through the load,
+    # so the kill lands between flushes, SSTable commits and segment recycling.
+    extra = ["--memtable-heap-space-in-mb", memtable_mb] if memtable_mb else []
+    node = crash_node("--commitlog-sync", "batch", "--commitlog-sync-batch-window-in-ms", "2", *extra)
     c, s = connect(node)
     setup_schema(s)
     threads, acked = write_under_load(s, seconds=3)

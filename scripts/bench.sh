@@ -403,18 +403,18 @@ first, then `tessera-stress mixed ratio(write=1,read=3) duration=15s no-warmup c
 (≈ 40 % of the peak); server CPU from `/proc/PID/stat`; during all of it the load average
 was 6–8 from other sessions' builds on the same 2 vCPUs.
 
-**0. A memtable flush stops its shard for seconds.** When a shard's memtable passes its
-budget (512 MiB / shards by default), `Database::apply` → `maybe_flush` writes the whole
-memtable to an SSTable synchronously on the shard's thread (engine/src/database.rs). In the
-record of 2026-11-22 01:30 (`fixed` row, after the 600k-row write and the mixed run) shard 1
-flushed 300,799 partitions (76 MB) 8 s into the fixed run and shard 0 (75 MB) at 12 s:
-no request completed on either for ≈ 3 s each (interval lines at 0 op/s, then ≈ 2.5 s and
-6 s latencies), and the backlog never drained, because reads after the flush go to the new
-SSTable and the node then served only 14–20k op/s of the 26k offered (median 8 s, p99 12 s
-in that row). Without a flush in the window (the earlier record: p99.9 46 ms) the causes
-below remain. The fix belongs in the engine: flush in the background in slices that yield to
-the executor (keeping the old memtable readable until the SSTable is committed), as ScyllaDB
-does; that is outside this benchmark's files.
+**0. A memtable flush used to stop its shard for seconds — fixed; the fall-behind that
+remains is CPU share.** Until commit 533b6da, `Database::apply` → `maybe_flush` wrote the
+whole memtable (≈ 75 MB) to an SSTable on the shard's thread: no request completed on that
+shard for ≈ 3 s, and the fixed-rate backlog never drained (median 8 s in that record).
+Flushes now run on their own thread (the frozen memtable stays readable; the commitlog
+recycles only once the SSTable is installed). In the current record the fixed run keeps up
+(p99 ≈ 2–5 ms) until the first background flush starts ≈ 6 s in: the flush thread then takes
+CPU from two polling shards and the load generator, all on 2 vCPUs, the node delivers
+≈ 10–20k of the offered ≈ 46k op/s for a few seconds, and an open-loop load never catches up
+(every later latency includes the queue). On cores the node owns, or with
+`--shard-poll-window-in-us 0` (point 1), that headroom exists; compaction, which still runs
+on the shard's thread, is the next stall to move off it.
 
 **1. A third of the node's CPU at half rate is idle polling.** `perf record -e cpu-clock -g`
 on an `--smp 2` node (this VM exposes no hardware counters: `perf stat -e cycles` says "not

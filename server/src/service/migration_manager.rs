@@ -236,6 +236,11 @@ impl MigrationManager {
         *self.known_dcs.borrow_mut() = dcs;
     }
 
+    /// The other nodes as last seen by gossip.
+    pub fn peers(&self) -> Vec<crate::schema::PeerInfo> {
+        self.peers.borrow().clone()
+    }
+
     /// Registers the hook called after each local schema change (shard 0).
     pub fn set_on_change(&self, f: Rc<dyn Fn(Arc<Schema>)>) {
         *self.on_change.borrow_mut() = Some(f);

@@ -445,9 +445,14 @@ impl QueryProcessor {
             CqlStatement::Describe(d) => {
                 let schema = self.migrations.schema();
                 let local = self.migrations.local_info();
-                let out =
-                    crate::schema::describe(&schema, d, state.keyspace.as_deref(), &local, &self.migrations.peers())
-                        .map_err(|e| crate::service::migration_manager::schema_error(&e))?;
+                let out = crate::schema::describe(
+                    &schema,
+                    d,
+                    state.keyspace.as_deref(),
+                    &local,
+                    &self.migrations.peers(),
+                )
+                .map_err(|e| crate::service::migration_manager::schema_error(&e))?;
                 let columns = out
                     .columns()
                     .into_iter()

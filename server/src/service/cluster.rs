@@ -400,10 +400,7 @@ impl ClusterServices {
                 .migrations
                 .set_on_change(Rc::new(move |schema: Arc<Schema>| {
                     if let Some(c) = cluster(&ctx2) {
-                        c.gossiper.add_local_state(
-                            ApplicationState::SchemaVersion,
-                            crate::schema::digest::uuid_to_string(&schema.version),
-                        );
+                        c.announce_schema_version(&schema.version);
                         let text = Bytes::from(schema.to_text().into_bytes());
                         for ip in c.gossiper.live_members() {
                             if ip != c.gossiper.local() {
@@ -432,6 +429,14 @@ impl ClusterServices {
         futures_lite::future::zip(listen, g.run(stop2)).await;
         self.gossiper.shutdown().await;
         self.ms.shutdown().await;
+    }
+
+    /// Gossips this node's schema version.
+    fn announce_schema_version(&self, version: &[u8; 16]) {
+        self.gossiper.add_local_state(
+            ApplicationState::SchemaVersion,
+            crate::schema::digest::uuid_to_string(version),
+        );
     }
 
     /// Rebuilds the topology from gossip and installs it on every shard.
@@ -561,6 +566,36 @@ impl Watcher {
     }
 }
 
+impl Watcher {
+    /// Installs the new topology and tells drivers UP/DOWN, only on a
+    /// transition.
+    fn status_change(&self, ip: IpAddr, up: bool) {
+        self.spawn(move |c| {
+            Box::pin(async move {
+                c.refresh().await;
+                let changed = if up {
+                    c.up.borrow_mut().insert(ip)
+                } else {
+                    c.up.borrow_mut().remove(&ip)
+                };
+                if changed {
+                    let change = if up { "UP" } else { "DOWN" };
+                    log::info!("node {ip} is now {change}");
+                    let addr = c.rpc_of(ip);
+                    c.publish(
+                        EVENT_STATUS,
+                        Event::StatusChange {
+                            change: change.into(),
+                            addr,
+                        },
+                    )
+                    .await;
+                }
+            })
+        });
+    }
+}
+
 impl EndpointStateSubscriber for Watcher {
     fn on_join(&self, ip: IpAddr) {
         self.spawn(move |c| {
@@ -593,43 +628,11 @@ impl EndpointStateSubscriber for Watcher {
     }
 
     fn on_alive(&self, ip: IpAddr) {
-        self.spawn(move |c| {
-            Box::pin(async move {
-                c.refresh().await;
-                if c.up.borrow_mut().insert(ip) {
-                    log::info!("node {ip} is now UP");
-                    let addr = c.rpc_of(ip);
-                    c.publish(
-                        EVENT_STATUS,
-                        Event::StatusChange {
-                            change: "UP".into(),
-                            addr,
-                        },
-                    )
-                    .await;
-                }
-            })
-        });
+        self.status_change(ip, true);
     }
 
     fn on_dead(&self, ip: IpAddr) {
-        self.spawn(move |c| {
-            Box::pin(async move {
-                c.refresh().await;
-                if c.up.borrow_mut().remove(&ip) {
-                    log::info!("node {ip} is now DOWN");
-                    let addr = c.rpc_of(ip);
-                    c.publish(
-                        EVENT_STATUS,
-                        Event::StatusChange {
-                            change: "DOWN".into(),
-                            addr,
-                        },
-                    )
-                    .await;
-                }
-            })
-        });
+        self.status_change(ip, false);
     }
 
     fn on_remove(&self, ip: IpAddr) {
@@ -699,11 +702,7 @@ async fn pull_schema_if_needed(c: &Rc<ClusterServices>, ip: IpAddr, version: &st
         if let Err(e) = s.migrations.adopt(merged).await {
             log::warn!("could not adopt the schema of {ip}: {}", e.message);
         } else {
-            let v = s.migrations.schema().version;
-            c.gossiper.add_local_state(
-                ApplicationState::SchemaVersion,
-                crate::schema::digest::uuid_to_string(&v),
-            );
+            c.announce_schema_version(&s.migrations.schema().version);
         }
     }
 }
@@ -803,11 +802,7 @@ fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
                     );
                     s.migrations.adopt(schema).await.map_err(|e| e.message)?;
                     if let Some(c) = cluster(&ctx) {
-                        let v = s.migrations.schema().version;
-                        c.gossiper.add_local_state(
-                            ApplicationState::SchemaVersion,
-                            crate::schema::digest::uuid_to_string(&v),
-                        );
+                        c.announce_schema_version(&s.migrations.schema().version);
                     }
                 }
                 Ok(Bytes::new())

@@ -11,7 +11,9 @@
 # Environment: ENGINE_BENCH_ARGS (extra `key=value` options, e.g. "n=2000000 rounds=5"),
 # ENGINE_BENCH_DIR (scratch directory for the engines' files, default /tmp: the same disk
 # for all of them), ENGINE_BENCH_TARGET (/work/target-bench), ENGINE_BENCH_NO_DOC (set:
-# print only), ENGINE_BENCH_NO_BUILD (set: skip the cargo build).
+# print only), ENGINE_BENCH_DOC (the page to write, default docs/benchmarks.md),
+# ENGINE_BENCH_REV (the commit to name when the tree is not a git checkout, e.g. an export
+# made with `git archive`), ENGINE_BENCH_NO_BUILD (set: skip the cargo build).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,7 +46,11 @@ if [ -n "${ENGINE_BENCH_NO_DOC:-}" ]; then
     exit 0
 fi
 echo "== writing the engine section of docs/benchmarks.md"
-python3 - "$ROOT/docs/benchmarks.md" "$OUT" "$CMD" "$(git -C "$ROOT" rev-parse --short HEAD)" <<'PY'
+REV=\`$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "${ENGINE_BENCH_REV:-unknown}")\`
+if [ -n "$(git -C "$ROOT" status --porcelain -- engine bench 2>/dev/null)" ]; then
+    REV="$REV + uncommitted changes in engine/ or bench/"
+fi
+python3 - "${ENGINE_BENCH_DOC:-$ROOT/docs/benchmarks.md}" "$OUT" "$CMD" "$REV" <<'PY'
 import datetime, os, re, sys
 doc, out, cmd, rev = sys.argv[1:5]
 report = open(out).read().strip()
@@ -56,7 +62,7 @@ notes = m.group(1) if m else ""
 when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 section = (
     f"{title}\n\n"
-    f"Written by `scripts/engine-bench.sh` ({when}, commit `{rev}`); command:\n\n"
+    f"Written by `scripts/engine-bench.sh` ({when}, commit {rev}); command:\n\n"
     f"```\n{cmd}\n```\n\n"
     f"{report}\n\n"
     f"<!-- engine-bench notes -->\n{notes}<!-- /engine-bench notes -->\n"

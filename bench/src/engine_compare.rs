@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::engine_workload::{EngineRun, Meter, Workload};
+use crate::engine_workload::{EngineRun, Meter, Phase, Workload};
 
 pub type Error = Box<dyn std::error::Error>;
 
@@ -132,4 +132,41 @@ pub fn run_rocksdb(dir: &Path, w: &Workload, budget: usize) -> Result<EngineRun,
         layout,
         on_disk_share,
     })
+}
+
+/// fjall and RocksDB with a sync of the log after every write, one writer:
+/// the fdatasync-per-write baseline of the other engines on this disk.
+pub fn run_sync_per_write(
+    dir: &Path,
+    w: &Workload,
+    n: usize,
+) -> Result<Vec<(String, Phase)>, Error> {
+    let n = n.min(w.len());
+    let mut out = Vec::new();
+    {
+        let db = fjall::Database::builder(dir.join("fjall")).open()?;
+        let ks = db.keyspace("bench", fjall::KeyspaceCreateOptions::default)?;
+        let meter = Meter::start();
+        for i in 0..n {
+            ks.insert(&w.keys[i][..], w.value(i))?;
+            db.persist(fjall::PersistMode::SyncData)?;
+        }
+        out.push((
+            "fjall (insert + persist(SyncData))".to_string(),
+            meter.stop(n as u64),
+        ));
+    }
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        let db = rocksdb::DB::open(&opts, dir.join("rocksdb"))?;
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        let meter = Meter::start();
+        for i in 0..n {
+            db.put_opt(w.keys[i], w.value(i), &wo)?;
+        }
+        out.push(("rocksdb (put, sync=true)".to_string(), meter.stop(n as u64)));
+    }
+    Ok(out)
 }

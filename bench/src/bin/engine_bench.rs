@@ -206,6 +206,14 @@ fn real_main(a: &Args) -> Result<(), Error> {
     let batch =
         engine_tessera::run_batch(&scratch.0, &w, a.writers, a.batch_n, a.fsync_n, a.budget)?;
     drop(scratch);
+    #[allow(unused_mut)]
+    let mut others_sync: Vec<(String, Phase)> = Vec::new();
+    #[cfg(feature = "compare")]
+    if engines.len() > 1 {
+        eprintln!("fdatasync per write, fjall and RocksDB ...");
+        let scratch = Scratch::new(&a.dir, "sync")?;
+        others_sync = engine_compare::run_sync_per_write(&scratch.0, &w, a.fsync_n)?;
+    }
 
     eprintln!("commitlog appends ...");
     let scratch = Scratch::new(&a.dir, "append")?;
@@ -219,7 +227,7 @@ fn real_main(a: &Args) -> Result<(), Error> {
     }
     drop(scratch);
 
-    report(a, engines, &runs, &batch, &appends);
+    report(a, engines, &runs, &batch, &others_sync, &appends);
     let misses: u64 = runs.iter().flatten().map(|r| r.read_misses).sum();
     if misses > 0 {
         return Err(format!("{misses} reads did not return the written value").into());
@@ -232,6 +240,7 @@ fn report(
     engines: &[&str],
     runs: &[Vec<EngineRun>],
     batch: &engine_tessera::BatchRun,
+    others_sync: &[(String, Phase)],
     appends: &[(Phase, Phase, usize)],
 ) {
     let med = |e: usize, f: &dyn Fn(&EngineRun) -> f64| median(runs[e].iter().map(f).collect());
@@ -307,6 +316,15 @@ fn report(
         batch.per_write_syncs,
         per_sync(batch.per_write.ops, batch.per_write_syncs)
     );
+    for (name, p) in others_sync {
+        println!(
+            "| {name}, 1 writer | {} | {} | {:.2} | {} | 1.0 |",
+            fmt_rate(p.ops as f64),
+            fmt_rate(p.ops_per_sec()),
+            p.cpu_us_per_op(),
+            fmt_rate(p.ops as f64),
+        );
+    }
     println!();
     println!(
         "Group commit over fdatasync per write: **{:.1}×** (target ≥ 10×).",

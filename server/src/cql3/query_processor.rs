@@ -325,6 +325,16 @@ impl QueryProcessor {
                 prepared.keyspace.as_deref(),
                 &prepared.query,
             )?);
+            if fresh.result_columns != prepared.result_columns
+                || fresh.bind_specs != prepared.bind_specs
+            {
+                // The table changed shape (ALTER TABLE): like Cassandra, forget the
+                // statement so the client re-prepares and learns the new metadata. A
+                // client that skips result metadata (gocql) would otherwise decode the
+                // new rows with the old columns.
+                self.prepared.borrow_mut().remove(id);
+                return Err(ErrorResponse::unprepared(id.clone()));
+            }
             self.prepared.borrow_mut().insert(id.clone(), fresh.clone());
             prepared = fresh;
         }

@@ -25,6 +25,7 @@ use proto::value::ColumnType;
 pub mod ddl;
 pub mod describe;
 pub mod digest;
+pub mod merge;
 mod options;
 pub mod persist;
 pub mod system;
@@ -418,6 +419,10 @@ pub struct Schema {
     pub keyspaces: BTreeMap<String, Arc<KeyspaceMetadata>>,
     /// Changes with every DDL; the same schema gives the same version.
     pub version: Uuid,
+    /// When each keyspace, table and type last changed (drops included):
+    /// what concurrent changes on different nodes are merged by
+    /// (`merge.rs`). Not part of the version.
+    pub history: BTreeMap<merge::SchemaEntity, merge::SchemaStamp>,
 }
 
 impl KeyspaceMetadata {

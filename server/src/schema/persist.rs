@@ -10,6 +10,7 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use super::merge::{SchemaEntity, SchemaStamp};
 use super::types::{cql_type_string, parse_cql_type};
 use super::{
     digest, is_local_system_keyspace, is_replicated_system_keyspace, ClusteringOrder, ColumnKind,
@@ -240,6 +241,18 @@ impl Schema {
                 .values()
                 .filter(|k| !is_local_system_keyspace(&k.name)),
         ));
+        for (entity, stamp) in &self.history {
+            let (kind, ks, name) = match entity {
+                SchemaEntity::Keyspace(k) => ("keyspace", k.as_str(), ""),
+                SchemaEntity::Type(k, t) => ("type", k.as_str(), t.as_str()),
+                SchemaEntity::Table(k, t) => ("table", k.as_str(), t.as_str()),
+            };
+            let state = if stamp.dropped { "dropped" } else { "live" };
+            line(
+                &mut text,
+                &["stamp", kind, ks, name, &stamp.micros.to_string(), state],
+            );
+        }
         text.push_str("end\n");
         text
     }
@@ -272,6 +285,12 @@ fn parse(text: &str, schema: &mut Schema) -> Result<(), String> {
             .map(dec)
             .collect::<Result<Vec<String>, String>>()
             .map_err(|e| format!("line {}: {e}", no + 1))?;
+        if words.first().map(|w| w.as_str()) == Some("stamp") {
+            let (entity, stamp) =
+                parse_stamp(&words).map_err(|e| format!("line {}: {e}", no + 1))?;
+            schema.history.insert(entity, stamp);
+            continue;
+        }
         parse_line(&words, &mut keyspaces, &mut last)
             .map_err(|e| format!("line {}: {e}", no + 1))?;
         if words.first().map(|w| w.as_str()) == Some("end") {
@@ -301,6 +320,25 @@ fn parse(text: &str, schema: &mut Schema) -> Result<(), String> {
         schema.keyspaces.insert(k.name.clone(), Arc::new(k));
     }
     Ok(())
+}
+
+/// `stamp KIND KEYSPACE NAME MICROS live|dropped` (see `merge.rs`).
+fn parse_stamp(w: &[String]) -> Result<(SchemaEntity, SchemaStamp), String> {
+    let ks = arg(w, 2)?.to_string();
+    let name = arg(w, 3)?.to_string();
+    let entity = match arg(w, 1)? {
+        "keyspace" => SchemaEntity::Keyspace(ks),
+        "type" => SchemaEntity::Type(ks, name),
+        "table" => SchemaEntity::Table(ks, name),
+        other => return Err(format!("unknown stamp kind '{other}'")),
+    };
+    let micros: i64 = num(w, 4)?;
+    let dropped = match arg(w, 5)? {
+        "live" => false,
+        "dropped" => true,
+        other => return Err(format!("unknown stamp state '{other}'")),
+    };
+    Ok((entity, SchemaStamp { micros, dropped }))
 }
 
 fn arg(w: &[String], i: usize) -> Result<&str, String> {

@@ -599,6 +599,7 @@ impl Schema {
                 .map(|k| (k.name.clone(), Arc::new(k)))
                 .collect(),
             version: [0; 16],
+            history: BTreeMap::new(),
         };
         s.recompute_version();
         s

@@ -629,6 +629,19 @@ impl EndpointStateSubscriber for Watcher {
 
     fn on_alive(&self, ip: IpAddr) {
         self.status_change(ip, true);
+        // A pull tried while the peer was unreachable failed; try again now
+        // that it answers.
+        self.spawn(move |c| {
+            Box::pin(async move {
+                let version = c
+                    .gossiper
+                    .endpoint_state(ip)
+                    .and_then(|st| st.states.get(&ApplicationState::SchemaVersion).cloned());
+                if let Some(v) = version {
+                    pull_schema_if_needed(&c, ip, &v).await;
+                }
+            })
+        });
     }
 
     fn on_dead(&self, ip: IpAddr) {
@@ -654,7 +667,9 @@ impl EndpointStateSubscriber for Watcher {
 }
 
 /// When a peer announces a schema version we don't have, fetch its schema
-/// and take every keyspace, table and type we lack (drops travel by push).
+/// and merge it into ours (last change wins per keyspace, table and type;
+/// drops are remembered, see `schema/merge.rs`). If ours then differs from
+/// theirs, they pull from us when they see our new version in gossip.
 async fn pull_schema_if_needed(c: &Rc<ClusterServices>, ip: IpAddr, version: &str) {
     let Ok(s) = services(&c.ctx) else { return };
     let ours = s.migrations.schema();
@@ -672,38 +687,10 @@ async fn pull_schema_if_needed(c: &Rc<ClusterServices>, ip: IpAddr, version: &st
     let Ok(theirs) = Schema::from_text(&String::from_utf8_lossy(&text), &local_dc) else {
         return;
     };
-    let mut merged = (*ours).clone();
-    let mut changed = false;
-    for (name, ks) in &theirs.keyspaces {
-        match merged.keyspaces.get_mut(name) {
-            None => {
-                merged.keyspaces.insert(name.clone(), ks.clone());
-                changed = true;
-            }
-            Some(mine) => {
-                let m = Arc::make_mut(mine);
-                for (t, meta) in &ks.tables {
-                    if !m.tables.contains_key(t) {
-                        m.tables.insert(t.clone(), meta.clone());
-                        changed = true;
-                    }
-                }
-                for (t, meta) in &ks.types {
-                    if !m.types.contains_key(t) {
-                        m.types.insert(t.clone(), meta.clone());
-                        changed = true;
-                    }
-                }
-            }
-        }
-    }
-    if changed {
-        merged.recompute_version();
-        if let Err(e) = s.migrations.adopt(merged).await {
-            log::warn!("could not adopt the schema of {ip}: {}", e.message);
-        } else {
-            c.announce_schema_version(&s.migrations.schema().version);
-        }
+    match s.migrations.merge_remote(&theirs).await {
+        Ok(true) => c.announce_schema_version(&s.migrations.schema().version),
+        Ok(false) => {}
+        Err(e) => log::warn!("could not merge the schema of {ip}: {}", e.message),
     }
 }
 
@@ -795,12 +782,16 @@ fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
                 let s = services(&ctx).map_err(|e| e.message)?;
                 let local_dc = s.migrations.local_info().data_center;
                 let schema = Schema::from_text(&String::from_utf8_lossy(&payload), &local_dc)?;
-                if schema.version != s.migrations.schema().version {
+                if s.migrations
+                    .merge_remote(&schema)
+                    .await
+                    .map_err(|e| e.message)?
+                {
                     log::info!(
-                        "schema {} pushed by {from}",
-                        crate::schema::digest::uuid_to_string(&schema.version)
+                        "schema {} pushed by {from}; merged into {}",
+                        crate::schema::digest::uuid_to_string(&schema.version),
+                        s.migrations.schema().version_string()
                     );
-                    s.migrations.adopt(schema).await.map_err(|e| e.message)?;
                     if let Some(c) = cluster(&ctx) {
                         c.announce_schema_version(&s.migrations.schema().version);
                     }

@@ -85,6 +85,9 @@ impl MigrationManager {
                     }
                 }
             }
+            // Hidden local index tables (before commitlog replay, which
+            // routes their mutations to them).
+            crate::index::create_index_tables(&mut d, &schema);
         }
         MigrationManager {
             schema: RefCell::new(Arc::new(schema)),
@@ -156,12 +159,14 @@ impl MigrationManager {
             known_datacenters: known,
             local_dc,
         };
-        let (new, event) = old
+        let now = ctx.now_micros;
+        let (mut new, event) = old
             .apply_ddl(stmt, keyspace, &ctx)
             .map_err(|e| schema_error(&e))?;
         if event.is_none() {
             return Ok(None);
         }
+        new.stamp_changes(&old, now);
         if let Some(dir) = &self.schema_dir {
             new.save(dir)
                 .map_err(|e| ErrorResponse::server(format!("failed to persist schema: {e}")))?;
@@ -195,39 +200,56 @@ impl MigrationManager {
         Ok(event)
     }
 
-    /// Adopts a schema received from another node (on shard 0): persists it
-    /// and installs it on every shard.
-    pub async fn adopt(&self, new: Schema) -> Result<(), ErrorResponse> {
+    /// Merges a schema received from another node into ours (on shard 0;
+    /// last change wins per keyspace, table and type — see
+    /// `schema/merge.rs`), then persists the result, installs it on every
+    /// shard and tells this node's clients what changed. Returns whether
+    /// our schema changed.
+    pub async fn merge_remote(&self, theirs: &Schema) -> Result<bool, ErrorResponse> {
         let _permit = self
             .ddl_lock
             .acquire_permit(1)
             .await
             .map_err(|e| ErrorResponse::server(format!("schema lock: {e}")))?;
-        if new.version == self.schema().version {
-            return Ok(());
+        let ours = self.schema();
+        let new = ours.merge(theirs);
+        if new == *ours {
+            return Ok(false);
         }
+        let events = crate::schema::merge::diff_events(&ours, &new);
         if let Some(dir) = &self.schema_dir {
             new.save(dir)
                 .map_err(|e| ErrorResponse::server(format!("failed to persist schema: {e}")))?;
         }
         let new = Arc::new(new);
+        let events = Arc::new(events);
         match &self.ctx {
             Some(ctx) if ctx.count() > 1 => {
                 ctx.shards()
                     .invoke_on_all(move |ctx| {
                         let new = new.clone();
+                        let events = events.clone();
                         async move {
                             if let Ok(s) = crate::node::services(&ctx) {
-                                s.migrations.install(new, None);
+                                s.migrations.install_all(new, &events);
                             }
                         }
                     })
                     .await
                     .map_err(shard_error)?;
             }
-            _ => self.install(new, None),
+            _ => self.install_all(new, &events),
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// Makes `new` this shard's schema and sends each of `events` to this
+    /// shard's clients.
+    pub fn install_all(&self, new: Arc<Schema>, events: &[SchemaChangeEvent]) {
+        self.install(new, None);
+        for ev in events {
+            self.events.schema_changed(ev);
+        }
     }
 
     /// Sets what this node knows of the others (for `system.peers` and DDL checks).
@@ -284,6 +306,9 @@ impl MigrationManager {
                 }
             }
         }
+        // Local secondary index tables: created (and built from this
+        // shard's data) or dropped with their index or base table.
+        crate::index::sync_index_tables(&mut db, old, new);
     }
 }
 

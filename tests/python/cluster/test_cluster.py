@@ -293,6 +293,56 @@ def test_schema_agreement(local_cluster, node_sessions, dc_sessions, ks):
     assert (row.a, row.b) == ("x", 2)
 
 
+def _tables_on(session, ks):
+    return {r.table_name for r in session.execute(
+        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (ks,))}
+
+
+def _wait_tables_everywhere(node_sessions, ks, present=(), absent=(), timeout=20, what=""):
+    def check():
+        for addr, s in node_sessions.items():
+            got = _tables_on(s, ks)
+            assert set(present) <= got and not (set(absent) & got), f"{addr}: {sorted(got)}"
+        v = _schema_versions(node_sessions)
+        versions = {x["local"] for x in v.values()}
+        versions |= {sv for x in v.values() for sv in x["peers"].values()}
+        assert len(versions) == 1 and None not in versions, v
+        return True
+
+    wait_until(check, timeout=timeout, interval=0.5, what=what)
+
+
+def test_concurrent_ddl_converges(local_cluster, node_sessions, ks):
+    """DDL made at the same moment on nodes of different DCs is merged, not lost: every
+    node ends with every table and one schema_version (last change wins per table)."""
+    import threading
+    lc = local_cluster
+    plan = [("node1", "conc_a"), ("node3", "conc_b"), ("node2", "conc_c"), ("node4", "doomed")]
+    errors = []
+    barrier = threading.Barrier(len(plan))
+
+    def create(node, table):
+        try:
+            s = node_sessions[lc.by_name[node]["address"]]
+            barrier.wait(timeout=10)
+            s.execute(f"CREATE TABLE {ks}.{table} (k int PRIMARY KEY, v int)")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"{node} {table}: {e!r}")
+
+    threads = [threading.Thread(target=create, args=p) for p in plan]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    _wait_tables_everywhere(node_sessions, ks, present=[t for _, t in plan],
+                            what="tables created concurrently on 4 nodes, on every node")
+    # each is usable through a coordinator that did not create it
+    for node, table in plan:
+        other = lc.by_name["node1" if node != "node1" else "node3"]["address"]
+        q(node_sessions[other], f"INSERT INTO {ks}.{table} (k, v) VALUES (1, 1)", CL.ALL)
+
+
 # ---------------------------------------------------------------------------------------
 # (f) nodetool status, everyone up
 
@@ -379,6 +429,11 @@ def test_kill_dc2_node(local_cluster, node_sessions, dc_sessions, ks):
     expect_status(lc, "node1", down={VICTIM})
     expect_status(lc, "node3", down={VICTIM}, timeout=5)
 
+    # schema changed while the victim is down: it must not bring `doomed` back on restart
+    s1 = node_sessions[lc.by_name["node1"]["address"]]
+    s1.execute(f"DROP TABLE IF EXISTS {ks}.doomed")
+    s1.execute(f"CREATE TABLE IF NOT EXISTS {ks}.born_while_down (k int PRIMARY KEY)")
+
 
 # ---------------------------------------------------------------------------------------
 # (e) ... and restarted
@@ -412,6 +467,10 @@ def test_restart_dc2_node(local_cluster, node_sessions, dc_sessions, ks):
 
     wait_until(read_at_all, timeout=left(), interval=0.5,
                what=f"reads at ALL through every node after {VICTIM} restarted")
+
+    # the drop and the create it missed reach it; its stale copy of `doomed` is not merged back
+    _wait_tables_everywhere(node_sessions, ks, present=["born_while_down"], absent=["doomed"],
+                            timeout=left(), what=f"schema changes made while {VICTIM} was down")
 
     q(dc2, f"INSERT INTO {ks}.kv (k, v) VALUES (105, 'after')", CL.LOCAL_QUORUM)
     assert q(dc2, f"SELECT v FROM {ks}.kv WHERE k = 105", CL.LOCAL_QUORUM).one().v == "after"

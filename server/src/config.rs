@@ -155,6 +155,12 @@ pub struct Config {
     /// processes (several test nodes on one machine), so shards are not
     /// pinned and do not spin while idle.
     pub overprovisioned: bool,
+    /// `auto_bootstrap`: a new node that is not a seed streams the data of
+    /// the ranges it takes before it serves them.
+    pub auto_bootstrap: bool,
+    /// Cassandra's `-Dcassandra.ring_delay_ms`: how long a joining or
+    /// leaving node waits for the ring to settle in gossip.
+    pub ring_delay_ms: u64,
     /// The YAML file given with `--config`, if any.
     pub config_file: Option<PathBuf>,
     /// Tessera: where `GossipingPropertyFileSnitch` reads `dc=`/`rack=`
@@ -322,6 +328,14 @@ const KEYS: &[(&str, &str)] = &[
         "overprovisioned",
         "shared CPUs: no pinning, no idle spinning [false]",
     ),
+    (
+        "auto_bootstrap",
+        "a new non-seed node streams its ranges before serving [true]",
+    ),
+    (
+        "ring_delay_ms",
+        "wait for the ring to settle when joining/leaving [30000]",
+    ),
 ];
 
 /// Well-known `cassandra.yaml` keys that are accepted and ignored.
@@ -329,7 +343,6 @@ const IGNORED_KEYS: &[&str] = &[
     "allocate_tokens_for_keyspace",
     "allocate_tokens_for_local_replication_factor",
     "audit_logging_options",
-    "auto_bootstrap",
     "auto_snapshot",
     "back_pressure_enabled",
     "back_pressure_strategy",
@@ -893,7 +906,9 @@ impl Config {
                 None => (body, None),
             };
             let key = name.replace('-', "_");
-            let is_bool = key == "hinted_handoff_enabled" || key == "overprovisioned";
+            let is_bool = key == "hinted_handoff_enabled"
+                || key == "overprovisioned"
+                || key == "auto_bootstrap";
             let value = match inline {
                 Some(v) => v,
                 None => {
@@ -1277,6 +1292,8 @@ impl Config {
             log_level,
             shard_poll_window_in_us: s.int("shard_poll_window_in_us", 200)?,
             overprovisioned: s.boolean("overprovisioned", false)?,
+            auto_bootstrap: s.boolean("auto_bootstrap", true)?,
+            ring_delay_ms: s.int("ring_delay_ms", 30_000)?,
             rackdc_properties,
             config_file: s.config_file.clone(),
             warnings: s.warnings,

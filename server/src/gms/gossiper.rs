@@ -286,6 +286,19 @@ impl Gossiper {
         if self.stopping.is_triggered() {
             return;
         }
+        // A node that left the ring keeps saying so: peers must not take it
+        // back as a member that merely shut down.
+        let left = self
+            .endpoints
+            .borrow()
+            .get(&self.local)
+            .and_then(|s| s.status().map(is_dead_status))
+            .unwrap_or(false);
+        if left {
+            self.stopping.trigger();
+            self.gate.close().await;
+            return;
+        }
         self.add_local_state(ApplicationState::Status, STATUS_SHUTDOWN.to_string());
         self.stopping.trigger();
         let timeout = self.config.shutdown_announce_timeout;

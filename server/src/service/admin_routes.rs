@@ -44,7 +44,7 @@ impl TableLoad {
 }
 
 /// Storage of every table, summed over all shards.
-struct NodeLoad {
+pub(crate) struct NodeLoad {
     tables: HashMap<TableId, TableLoad>,
     /// Memtable bytes of every table the engine holds (also ones the
     /// schema no longer names).
@@ -52,12 +52,12 @@ struct NodeLoad {
 }
 
 impl NodeLoad {
-    fn total_bytes(&self) -> u64 {
+    pub(crate) fn total_bytes(&self) -> u64 {
         self.memtable_bytes + self.tables.values().map(|t| t.sstable_bytes).sum::<u64>()
     }
 }
 
-async fn node_load(ctx: &ShardContext) -> Result<NodeLoad, String> {
+pub(crate) async fn node_load(ctx: &ShardContext) -> Result<NodeLoad, String> {
     let per_shard = ctx
         .shards()
         .invoke_on_all(|ctx| async move {
@@ -338,10 +338,14 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
                 Err(e) => return Response::error(500, e),
             };
             let generation = local.gossip_generation as i64;
+            let gossip = crate::service::cluster::cluster(&ctx).is_some();
+            let mode = crate::service::storage_service::storage_service(&ctx)
+                .map(|ss| ss.mode())
+                .unwrap_or_else(|| "NORMAL".into());
             Response::ok(
                 json::Object::new()
                     .str("id", &crate::schema::digest::uuid_to_string(&local.host_id))
-                    .bool("gossip_active", false)
+                    .bool("gossip_active", gossip)
                     .bool("native_transport_active", true)
                     .num("load_bytes", load.total_bytes())
                     .num("generation", generation)
@@ -353,12 +357,14 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
                     .num("exceptions", 0)
                     .num("shards", ctx.count())
                     .num("num_tokens", local.tokens.len())
+                    .str("mode", &mode)
                     .build(),
             )
         }
     });
 
-    // GET /storage_service/status[?keyspace=ks] and /storage_service/ring
+    // GET /storage_service/status[?keyspace=ks] and /storage_service/ring:
+    // every node the topology knows (joining ones too), grouped by DC.
     for ring in [false, true] {
         let c = ctx.clone();
         let path = if ring {
@@ -384,69 +390,112 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
                     Ok(l) => l.total_bytes(),
                     Err(e) => return Response::error(500, e),
                 };
-                let address = local.broadcast_address.to_string();
-                let dc = if ring {
-                    let mut tokens = local.tokens.clone();
-                    tokens.sort_unstable();
-                    let entries = tokens.iter().map(|t| {
-                        json::Object::new()
-                            .str("address", &address)
-                            .str("rack", &local.rack)
-                            .str("status", "Up")
-                            .str("state", "Normal")
-                            .num("load_bytes", load)
-                            .raw("owns", &opt_num(owns))
-                            .str("token", &t.to_string())
-                            .build()
-                    });
-                    json::Object::new()
-                        .str("name", &local.data_center)
-                        .raw("tokens", &json::array(entries))
-                        .build()
+                let topo = s.proxy.topology();
+                let single = topo.endpoints.len() == 1;
+                // Per-node ownership in a cluster: of the keyspace named, or
+                // of the replication every user keyspace shares; primary
+                // token ownership when there are only system keyspaces.
+                let per_node: Option<Vec<f64>> = if single {
+                    None
                 } else {
-                    // Every node gossip knows, grouped by datacenter.
-                    let topo = s.proxy.topology();
-                    let single = topo.endpoints.len() == 1;
-                    let mut dcs: Vec<String> =
-                        topo.endpoints.iter().map(|e| e.dc.clone()).collect();
-                    dcs.sort();
-                    dcs.dedup();
-                    let groups: Vec<String> = dcs
-                        .iter()
-                        .map(|dc| {
-                            let nodes = topo
-                                .endpoints
-                                .iter()
-                                .enumerate()
-                                .filter(|(_, e)| &e.dc == dc)
-                                .map(|(i, e)| {
-                                    json::Object::new()
-                                        .str("status", if e.alive { "U" } else { "D" })
-                                        .str("state", "N")
-                                        .str("address", &e.addr.to_string())
-                                        .num("load_bytes", if i == 0 { load } else { 0 })
-                                        .num("tokens", e.tokens.len())
-                                        .raw("owns", &opt_num(if single { owns } else { None }))
-                                        .str(
-                                            "host_id",
-                                            &crate::schema::digest::uuid_to_string(&e.host_id),
-                                        )
-                                        .str("rack", &e.rack)
-                                        .build()
-                                });
+                    match keyspace {
+                        Some(k) => schema.keyspace(k).map(|ks| topo.ownership(Some(ks))),
+                        None => {
+                            let mut user = schema.keyspaces.values().filter(|k| !k.is_system);
+                            match user.next() {
+                                None => Some(topo.ownership(None)),
+                                Some(first) => user
+                                    .all(|k| k.replication == first.replication)
+                                    .then(|| topo.ownership(Some(first))),
+                            }
+                        }
+                    }
+                };
+                let owns_of = |i: usize| match &per_node {
+                    Some(v) => v.get(i).copied(),
+                    None if single => owns,
+                    None => None,
+                };
+                let gossip = crate::service::cluster::cluster(&ctx);
+                let load_of = |i: usize, addr: std::net::IpAddr| -> String {
+                    if i == 0 {
+                        return load.to_string();
+                    }
+                    gossip
+                        .as_ref()
+                        .and_then(|c| c.gossiper.endpoint_state(addr))
+                        .and_then(|st| st.states.get(&crate::gms::ApplicationState::Load).cloned())
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .map(|v| format!("{v:.0}"))
+                        .unwrap_or_else(|| "null".into())
+                };
+                let state = |status: &str| match crate::service::topology::status_head(status) {
+                    "BOOT" => ("J", "Joining"),
+                    "LEAVING" => ("L", "Leaving"),
+                    "MOVING" => ("M", "Moving"),
+                    _ => ("N", "Normal"),
+                };
+                let mut dcs: Vec<String> = topo.endpoints.iter().map(|e| e.dc.clone()).collect();
+                dcs.sort();
+                dcs.dedup();
+                let groups: Vec<String> = dcs
+                    .iter()
+                    .map(|dc| {
+                        let members = topo
+                            .endpoints
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, e)| &e.dc == dc);
+                        if ring {
+                            let mut tokens: Vec<(i64, usize)> = members
+                                .flat_map(|(i, e)| e.tokens.iter().map(move |t| (*t, i)))
+                                .collect();
+                            tokens.sort_unstable();
+                            let entries = tokens.iter().map(|&(t, i)| {
+                                let e = &topo.endpoints[i];
+                                json::Object::new()
+                                    .str("address", &e.addr.to_string())
+                                    .str("rack", &e.rack)
+                                    .str("status", if e.alive { "Up" } else { "Down" })
+                                    .str("state", state(&e.status).1)
+                                    .raw("load_bytes", &load_of(i, e.addr))
+                                    .raw("owns", &opt_num(owns_of(i)))
+                                    .str("token", &t.to_string())
+                                    .build()
+                            });
+                            json::Object::new()
+                                .str("name", dc)
+                                .raw("tokens", &json::array(entries))
+                                .build()
+                        } else {
+                            let nodes = members.map(|(i, e)| {
+                                json::Object::new()
+                                    .str("status", if e.alive { "U" } else { "D" })
+                                    .str("state", state(&e.status).0)
+                                    .str("address", &e.addr.to_string())
+                                    .raw("load_bytes", &load_of(i, e.addr))
+                                    .num("tokens", e.tokens.len())
+                                    .raw("owns", &opt_num(owns_of(i)))
+                                    .str(
+                                        "host_id",
+                                        &crate::schema::digest::uuid_to_string(&e.host_id),
+                                    )
+                                    .str("rack", &e.rack)
+                                    .build()
+                            });
                             json::Object::new()
                                 .str("name", dc)
                                 .raw("nodes", &json::array(nodes))
                                 .build()
-                        })
-                        .collect();
-                    let mut body = json::Object::new().raw("datacenters", &json::array(groups));
-                    if let Some(n) = note {
-                        body = body.str("note", n);
-                    }
-                    return Response::ok(body.build());
+                        }
+                    })
+                    .collect();
+                let mut body = json::Object::new().raw("datacenters", &json::array(groups));
+                let note = if single || per_node.is_some() {
+                    note
+                } else {
+                    Some("Note: Non-system keyspaces don't have the same replication settings, effective ownership information is meaningless")
                 };
-                let mut body = json::Object::new().raw("datacenters", &json::array([dc]));
                 if let Some(n) = note {
                     body = body.str("note", n);
                 }
@@ -513,12 +562,20 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
                 };
                 let local = s.migrations.local_info();
                 log::debug!("getendpoints {ks_name}.{cf} key {key:?}: token {token}");
-                // Alone in the ring: this node holds every token range, so it is
-                // the replica whenever the keyspace keeps one in its DC.
-                let replicas: Vec<String> = if effective_ownership(ks, &local.data_center) > 0.0 {
-                    vec![json::string(&local.broadcast_address.to_string())]
+                let topo = s.proxy.topology();
+                let replicas: Vec<String> = if topo.is_single_node() {
+                    // Alone in the ring: this node holds every token range, so
+                    // it is the replica whenever the keyspace keeps one in its DC.
+                    if effective_ownership(ks, &local.data_center) > 0.0 {
+                        vec![json::string(&local.broadcast_address.to_string())]
+                    } else {
+                        vec![]
+                    }
                 } else {
-                    vec![]
+                    topo.replicas(ks, token)
+                        .into_iter()
+                        .map(|i| json::string(&topo.endpoints[i].addr.to_string()))
+                        .collect()
                 };
                 Response::ok(json::array(replicas))
             }
@@ -638,10 +695,29 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
         });
     }
 
-    // POST /storage_service/decommission: alone in the ring, there is no
-    // node to hand the data to (Cassandra refuses the same way).
-    router.route("POST", "/storage_service/decommission", |_| async {
-        Response::error(400, "Unsupported operation: no other normal nodes in the ring; decommission would be pointless")
+    // POST /storage_service/decommission: blocks until the node has left
+    // the ring, then stops the node process.
+    let c = ctx.clone();
+    router.route("POST", "/storage_service/decommission", move |_| {
+        let ctx = c.clone();
+        async move {
+            let Some(cl) = crate::service::cluster::cluster(&ctx) else {
+                return Response::error(400, "Unsupported operation: no other normal nodes in the ring; decommission would be pointless");
+            };
+            match crate::service::storage_service::decommission(&cl).await {
+                Ok(()) => {
+                    let shards = ctx.shards().clone();
+                    glommio::spawn_local(async move {
+                        crate::shard::sleep(std::time::Duration::from_millis(300)).await;
+                        log::info!("decommissioned: stopping the node");
+                        shards.stop();
+                    })
+                    .detach();
+                    Response::ok(json::Object::new().str("mode", "DECOMMISSIONED").build())
+                }
+                Err(e) => Response::error(400, format!("Unsupported operation: {e}")),
+            }
+        }
     });
 }
 

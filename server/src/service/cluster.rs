@@ -31,13 +31,13 @@ use crate::transport::events::{EVENT_STATUS, EVENT_TOPOLOGY};
 pub struct ClusterServices {
     pub ms: Rc<MessagingService>,
     pub gossiper: Rc<Gossiper>,
-    local: LocalNodeInfo,
-    ctx: ShardContext,
+    pub(crate) local: LocalNodeInfo,
+    pub(crate) ctx: ShardContext,
     /// Peers seen alive and up, to send UP/DOWN only on transitions.
     up: RefCell<BTreeSet<IpAddr>>,
 }
 
-fn status(ok: Result<Bytes, String>) -> Bytes {
+pub(super) fn status(ok: Result<Bytes, String>) -> Bytes {
     match ok {
         Ok(b) => {
             let mut out = Vec::with_capacity(b.len() + 1);
@@ -53,7 +53,7 @@ fn status(ok: Result<Bytes, String>) -> Bytes {
     }
 }
 
-fn unstatus(b: Bytes) -> Result<Bytes, String> {
+pub(super) fn unstatus(b: Bytes) -> Result<Bytes, String> {
     match b.first() {
         Some(0) => Ok(b.slice(1..)),
         Some(1) => Err(String::from_utf8_lossy(&b[1..]).into_owned()),
@@ -63,9 +63,9 @@ fn unstatus(b: Bytes) -> Result<Bytes, String> {
 
 // --- payload codecs -------------------------------------------------------
 
-struct Cur<'a> {
-    b: &'a [u8],
-    pos: usize,
+pub(super) struct Cur<'a> {
+    pub(super) b: &'a [u8],
+    pub(super) pos: usize,
 }
 
 impl<'a> Cur<'a> {
@@ -77,10 +77,10 @@ impl<'a> Cur<'a> {
         self.pos += n;
         Ok(s)
     }
-    fn u8(&mut self) -> Result<u8, String> {
+    pub(super) fn u8(&mut self) -> Result<u8, String> {
         Ok(self.take(1)?[0])
     }
-    fn u32(&mut self) -> Result<u32, String> {
+    pub(super) fn u32(&mut self) -> Result<u32, String> {
         Ok(u32::from_be_bytes(
             self.take(4)?.try_into().map_err(|_| "bad u32")?,
         ))
@@ -90,7 +90,7 @@ impl<'a> Cur<'a> {
             self.take(8)?.try_into().map_err(|_| "bad i64")?,
         ))
     }
-    fn bytes(&mut self) -> Result<Bytes, String> {
+    pub(super) fn bytes(&mut self) -> Result<Bytes, String> {
         let n = self.u32()? as usize;
         Ok(Bytes::copy_from_slice(self.take(n)?))
     }
@@ -161,7 +161,7 @@ fn get_cmd(c: &mut Cur<'_>) -> Result<ReadCommand, String> {
     })
 }
 
-fn put_scan_bound(out: &mut Vec<u8>, b: &ScanBound) {
+pub(super) fn put_scan_bound(out: &mut Vec<u8>, b: &ScanBound) {
     match b {
         ScanBound::Unbounded => out.push(0),
         ScanBound::Token { token, inclusive } => {
@@ -182,7 +182,7 @@ fn put_scan_bound(out: &mut Vec<u8>, b: &ScanBound) {
     }
 }
 
-fn get_scan_bound(c: &mut Cur<'_>) -> Result<ScanBound, String> {
+pub(super) fn get_scan_bound(c: &mut Cur<'_>) -> Result<ScanBound, String> {
     Ok(match c.u8()? {
         0 => ScanBound::Unbounded,
         1 => ScanBound::Token {
@@ -202,13 +202,13 @@ fn get_scan_bound(c: &mut Cur<'_>) -> Result<ScanBound, String> {
     })
 }
 
-fn table_id(c: &mut Cur<'_>) -> Result<TableId, String> {
+pub(super) fn table_id(c: &mut Cur<'_>) -> Result<TableId, String> {
     c.take(16)?
         .try_into()
         .map_err(|_| "bad table id".to_string())
 }
 
-fn encode_partitions(parts: &[PartitionUpdate]) -> Bytes {
+pub(super) fn encode_partitions(parts: &[PartitionUpdate]) -> Bytes {
     let mut out = Vec::new();
     out.extend_from_slice(&(parts.len() as u32).to_be_bytes());
     for p in parts {
@@ -217,7 +217,7 @@ fn encode_partitions(parts: &[PartitionUpdate]) -> Bytes {
     Bytes::from(out)
 }
 
-fn decode_partitions(b: Bytes) -> Result<Vec<PartitionUpdate>, String> {
+pub(super) fn decode_partitions(b: Bytes) -> Result<Vec<PartitionUpdate>, String> {
     let mut c = Cur { b: &b, pos: 0 };
     let n = c.u32()? as usize;
     let mut pos = 4;
@@ -320,7 +320,7 @@ pub fn cluster(ctx: &ShardContext) -> Option<Rc<ClusterServices>> {
 
 const CLUSTER_SERVICES: u64 = u64::MAX - 1;
 
-fn handler<F, Fut2>(f: F) -> crate::net::Handler
+pub(super) fn handler<F, Fut2>(f: F) -> crate::net::Handler
 where
     F: Fn(IpAddr, Bytes) -> Fut2 + 'static,
     Fut2: std::future::Future<Output = Result<Bytes, String>> + 'static,
@@ -370,7 +370,10 @@ impl ClusterServices {
                 ApplicationState::SchemaVersion,
                 crate::schema::digest::uuid_to_string(&schema.version),
             ),
-            (ApplicationState::Status, "NORMAL".to_string()),
+            (
+                ApplicationState::Status,
+                super::storage_service::initial_status(&ctx, config, &local)?,
+            ),
         ];
         let gossiper = Gossiper::with_config(
             ms.clone(),
@@ -392,6 +395,7 @@ impl ClusterServices {
         });
         ctx.insert_service(CLUSTER_SERVICES, c.clone());
         gossiper.subscribe(Rc::new(Watcher { ctx: ctx.clone() }));
+        super::storage_service::start(&c);
         // Local schema changes: gossip the new version, push the schema.
         {
             let ctx2 = ctx.clone();
@@ -453,7 +457,7 @@ impl ClusterServices {
                 .map(|s| s.migrations.schema().version)
                 .unwrap_or([0; 16]),
             release_version: self.local.release_version.clone(),
-            status: "NORMAL".into(),
+            status: super::storage_service::local_status(self),
             alive: true,
         }];
         for (ip, snap) in self.gossiper.endpoint_states() {
@@ -598,9 +602,13 @@ impl Watcher {
 
 impl EndpointStateSubscriber for Watcher {
     fn on_join(&self, ip: IpAddr) {
+        let joining = super::storage_service::is_joining(&self.ctx, ip);
         self.spawn(move |c| {
             Box::pin(async move {
                 c.refresh().await;
+                if joining {
+                    return; // NEW_NODE once it is NORMAL (storage_service)
+                }
                 let addr = c.rpc_of(ip);
                 log::info!("node {ip} joined the cluster");
                 c.publish(
@@ -616,10 +624,16 @@ impl EndpointStateSubscriber for Watcher {
     }
 
     fn on_change(&self, ip: IpAddr, state: ApplicationState, value: &str) {
+        let event = super::storage_service::status_event(&self.ctx, ip, state, value);
         let value = value.to_string();
         self.spawn(move |c| {
             Box::pin(async move {
                 c.refresh().await;
+                if let Some(change) = event {
+                    let addr = c.rpc_of(ip);
+                    c.publish(EVENT_TOPOLOGY, Event::TopologyChange { change, addr })
+                        .await;
+                }
                 if state == ApplicationState::SchemaVersion {
                     pull_schema_if_needed(&c, ip, &value).await;
                 }
@@ -695,6 +709,7 @@ async fn pull_schema_if_needed(c: &Rc<ClusterServices>, ip: IpAddr, version: &st
 }
 
 fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
+    super::streaming::register_verbs(ms, ctx);
     let c = ctx.clone();
     ms.register(
         Verb::MutationReq,

@@ -6,4 +6,6 @@ pub mod cluster;
 pub mod migration_manager;
 pub mod replication;
 pub mod storage_proxy;
+pub mod storage_service;
+pub mod streaming;
 pub mod topology;

@@ -811,6 +811,7 @@ fn reshard_sstables(
 /// Admin routes that need the node's services.
 fn register_node_routes(router: &mut Router, ctx: &ShardContext) {
     crate::service::admin_routes::register(router, ctx);
+    crate::service::forwarding::register_admin_routes(router, ctx);
     let shards = ctx.shards().clone();
     router.route("GET", "/storage_service/shard_stats", move |_| {
         let shards = shards.clone();

@@ -282,6 +282,28 @@ impl RemoteReplicas for RemoteViaShard0 {
         Box::pin(async move { Ok(decode_partitions(f.await?)?.into_iter().next()) })
     }
 
+    fn read_digest(
+        &self,
+        to: IpAddr,
+        table: TableId,
+        key: PartitionKey,
+        cmd: ReadCommand,
+        timeout: Duration,
+    ) -> Fut<[u8; 16]> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&table);
+        out.extend_from_slice(&key.token.to_be_bytes());
+        put_bytes(&mut out, &key.key);
+        put_cmd(&mut out, &cmd);
+        out.push(1); // a digest request (see replication::digest_of)
+        let f = self.request(to, Verb::ReadReq, Bytes::from(out), timeout);
+        Box::pin(async move { f.await?[..].try_into().map_err(|_| "bad digest".to_string()) })
+    }
+
+    fn context(&self) -> Option<ShardContext> {
+        Some(self.ctx.clone())
+    }
+
     fn scan_raw(
         &self,
         to: IpAddr,
@@ -342,6 +364,7 @@ impl ClusterServices {
         let addr = SocketAddr::new(config.listen_address, config.storage_port);
         let ms = MessagingService::new(addr, MessagingConfig::default());
         register_verbs(&ms, &ctx);
+        super::forwarding::register(&ms, &ctx, config);
         let seeds: Vec<IpAddr> = config.seed_provider.seeds.clone();
         let schema = services(&ctx).map_err(|e| e.message)?.migrations.schema();
         let states = vec![
@@ -724,12 +747,17 @@ fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
         }),
     );
     let c = ctx.clone();
+                let digest = cur.u8().unwrap_or(0) == 1;
     ms.register(
         Verb::ReadReq,
         handler(move |_, payload| {
             let ctx = c.clone();
             async move {
                 let mut cur = Cur {
+                if digest {
+                    let d = super::replication::digest_of(p.as_ref());
+                    return Ok(Bytes::copy_from_slice(&d));
+                }
                     b: &payload,
                     pos: 0,
                 };

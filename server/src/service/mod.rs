@@ -3,6 +3,8 @@
 pub mod admin_routes;
 pub mod client_state;
 pub mod cluster;
+pub mod forwarding;
+pub mod hints;
 pub mod migration_manager;
 pub mod replication;
 pub mod storage_proxy;

@@ -4,15 +4,19 @@
 //! first), reconciles their raw data by last-write-wins and repairs the
 //! stale ones before answering.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use engine::mutation::{Mutation, PartitionKey, PartitionUpdate, TableId};
 use engine::read::{ReadCommand, ScanBound, TokenRange};
-use glommio::channels::local_channel;
+use glommio::channels::local_channel::{self, LocalSender};
 use proto::consistency::Consistency;
 use proto::error::{DbError, ErrorResponse};
 
@@ -20,6 +24,7 @@ use super::storage_proxy::{check_availability, Replication, StorageProxy};
 use super::topology::Topology;
 use crate::cql3::statements::engine_schema;
 use crate::schema::{KeyspaceMetadata, TableMetadata};
+use crate::shard::ShardContext;
 
 type Fut<T> = Pin<Box<dyn Future<Output = Result<T, String>>>>;
 
@@ -44,6 +49,177 @@ pub trait RemoteReplicas {
         timeout: Duration,
     ) -> Fut<Vec<PartitionUpdate>>;
     fn truncate(&self, to: IpAddr, table: TableId, timeout: Duration) -> Fut<()>;
+    /// The digest ([`digest_of`]) of a replica's raw answer to a read.
+    fn read_digest(
+        &self,
+        _to: IpAddr,
+        _table: TableId,
+        _key: PartitionKey,
+        _cmd: ReadCommand,
+        _timeout: Duration,
+    ) -> Fut<[u8; 16]> {
+        Box::pin(async { Err("digest reads are not supported".to_string()) })
+    }
+    /// The shard this coordinator runs on, to reach shard 0's forwarding
+    /// and hints services (`None`: direct sends only, no hints).
+    fn context(&self) -> Option<ShardContext> {
+        None
+    }
+}
+
+/// The digest of a replica's raw (tombstone-carrying) answer to a read:
+/// MD5 of the partition serialized as on the wire
+/// (`engine::serialize::encode_partition`); an absent partition hashes
+/// the empty string. Replicas holding the same data agree on it.
+pub(crate) fn digest_of(p: Option<&PartitionUpdate>) -> [u8; 16] {
+    match p {
+        None => crate::schema::digest::md5(b""),
+        Some(p) => {
+            let mut out = Vec::new();
+            engine::serialize::encode_partition(p, &mut out);
+            crate::schema::digest::md5(&out)
+        }
+    }
+}
+
+/// A replica's answer to a data or a digest request.
+enum ReadAnswer {
+    Data(Option<PartitionUpdate>),
+    Digest([u8; 16]),
+}
+
+/// What became of the write sent to one replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Acked,
+    /// Not acknowledged, but a hint was stored.
+    Hinted,
+    Failed,
+}
+
+/// Sends one write to the remote replicas and reports each one's outcome.
+struct Sender {
+    ctx: Option<ShardContext>,
+    remote: Option<Rc<dyn RemoteReplicas>>,
+    topo: Arc<Topology>,
+    mutation: Mutation,
+    encoded: Bytes,
+    timeout: Duration,
+    tx: Rc<LocalSender<(usize, Outcome)>>,
+}
+
+impl Sender {
+    /// Stores a hint for replica `i` (when there is a hints service).
+    fn hinter(&self, i: usize) -> impl Future<Output = Outcome> + 'static {
+        let ctx = self.ctx.clone();
+        let ep = &self.topo.endpoints[i];
+        let (host, addr) = (ep.host_id, ep.addr);
+        let m = self.encoded.clone();
+        async move {
+            let Some(ctx) = ctx else {
+                return Outcome::Failed;
+            };
+            match super::hints::store_hint(&ctx, host, addr, m).await {
+                Ok(()) => Outcome::Hinted,
+                Err(_) => Outcome::Failed,
+            }
+        }
+    }
+
+    /// Replica `i` is down: hint it without sending.
+    fn hint_only(&self, i: usize) {
+        let hint = self.hinter(i);
+        let tx = self.tx.clone();
+        glommio::spawn_local(async move {
+            let o = hint.await;
+            let _ = tx.try_send((i, o));
+        })
+        .detach();
+    }
+
+    /// Sends to replica `i` directly; hints it if that fails. `counts`:
+    /// whether its outcome is reported (pending replicas' is not).
+    fn direct(&self, i: usize, counts: bool) {
+        let ep = &self.topo.endpoints[i];
+        let cross_dc = ep.dc != self.topo.local().dc;
+        let send: Fut<()> = match (&self.ctx, &self.remote) {
+            (Some(ctx), _) => {
+                let (ctx, e, addr, t) = (ctx.clone(), self.encoded.clone(), ep.addr, self.timeout);
+                Box::pin(async move {
+                    super::forwarding::send_mutation(&ctx, addr, e, t, cross_dc).await
+                })
+            }
+            (None, Some(r)) => r.apply(ep.addr, self.mutation.clone(), self.timeout),
+            (None, None) => return,
+        };
+        let hint = self.hinter(i);
+        let tx = self.tx.clone();
+        glommio::spawn_local(async move {
+            let o = match send.await {
+                Ok(()) => Outcome::Acked,
+                Err(_) => hint.await,
+            };
+            if counts {
+                let _ = tx.try_send((i, o));
+            }
+        })
+        .detach();
+    }
+
+    /// One message to a remote DC: a forwarder chosen among its live
+    /// replicas (by token, to spread the load) relays to the others; each
+    /// replica's ack is awaited on its own.
+    async fn remote_dc(&self, group: Vec<usize>, token: i64) {
+        let Some(ctx) = &self.ctx else {
+            for i in group {
+                self.direct(i, true);
+            }
+            return;
+        };
+        if group.len() == 1 {
+            self.direct(group[0], true);
+            return;
+        }
+        let forwarder = group[(token as u64 % group.len() as u64) as usize];
+        let others: Vec<IpAddr> = group
+            .iter()
+            .filter(|i| **i != forwarder)
+            .map(|i| self.topo.endpoints[*i].addr)
+            .collect();
+        let id = super::forwarding::next_write_id(ctx.id());
+        let started = super::forwarding::start_forward(
+            ctx,
+            id,
+            self.topo.local().addr,
+            self.topo.endpoints[forwarder].addr,
+            others,
+            self.encoded.clone(),
+            self.timeout,
+        )
+        .await;
+        if let Err(e) = &started {
+            log::debug!("cannot forward a write: {e}");
+        }
+        for i in group {
+            let hint = self.hinter(i);
+            let tx = self.tx.clone();
+            let (ctx, addr, t) = (ctx.clone(), self.topo.endpoints[i].addr, self.timeout);
+            let failed = started.is_err();
+            glommio::spawn_local(async move {
+                let r = if failed {
+                    Err(String::new())
+                } else {
+                    super::forwarding::wait_ack(&ctx, id, addr, t).await
+                };
+                let o = match r {
+                    Ok(()) => Outcome::Acked,
+                    Err(_) => hint.await,
+                };
+                let _ = tx.try_send((i, o));
+            })
+            .detach();
+        }
+    }
 }
 
 fn quorum(rf: usize) -> usize {
@@ -129,7 +305,11 @@ impl StorageProxy {
         check_availability(rep, cl, &topo.local().dc, &live, is_write)
     }
 
-    /// Sends `m` to every live replica of its token; answers once `cl` is met.
+    /// Sends `m` to every replica of its token: directly to the replicas of
+    /// this DC, through one forwarder per remote DC (see
+    /// `service::forwarding`); replicas that are down or fail get a hint
+    /// (see `service::hints`). Answers once `cl` is met by replica acks
+    /// (hints count only for `ANY`).
     pub(crate) async fn mutate_replicated(
         &self,
         ks: &KeyspaceMetadata,
@@ -140,12 +320,34 @@ impl StorageProxy {
         let topo = self.topology();
         let rep = Replication::of(ks);
         let reps = topo.replicas(ks, m.update.key.token);
+        // Pending replicas (a node joining or leaving takes these ranges):
+        // they get the write too, but never count toward `cl`.
+        let pending = topo.pending_replicas(ks, m.update.key.token);
         self.check_replicas(&topo, &rep, &reps, cl, true)?;
         let remote = self.remote.borrow().clone();
-        let (tx, rx) = local_channel::new_bounded(reps.len().max(1));
+        let ctx = remote.as_ref().and_then(|r| r.context());
+        let encoded = {
+            let mut out = Vec::new();
+            engine::serialize::encode_mutation(&m, &mut out);
+            Bytes::from(out)
+        };
+        let (tx, rx) = local_channel::new_bounded(reps.len() + pending.len() + 1);
         let tx = Rc::new(tx);
         let mut acked = Vec::new();
+        let mut hinted = 0usize;
         let mut local_error = None;
+        let local_dc = topo.local().dc.clone();
+        // Remote DC -> its live replicas, in placement order.
+        let mut remote_dcs: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let sender = Sender {
+            ctx: ctx.clone(),
+            remote: remote.clone(),
+            topo: topo.clone(),
+            mutation: m.clone(),
+            encoded: encoded.clone(),
+            timeout: self.write_timeout,
+            tx: tx.clone(),
+        };
         for &i in &reps {
             let ep = &topo.endpoints[i];
             if i == 0 {
@@ -155,22 +357,32 @@ impl StorageProxy {
                 }
                 continue;
             }
-            let (Some(remote), true) = (remote.as_ref(), ep.alive) else {
+            if remote.is_none() {
                 continue;
-            };
-            let fut = remote.apply(ep.addr, m.clone(), self.write_timeout);
-            let tx = tx.clone();
-            glommio::spawn_local(async move {
-                let ok = fut.await.is_ok();
-                let _ = tx.try_send((i, ok));
-            })
-            .detach();
+            }
+            if !ep.alive {
+                sender.hint_only(i);
+            } else if ep.dc == local_dc || ctx.is_none() {
+                sender.direct(i, true);
+            } else {
+                remote_dcs.entry(ep.dc.clone()).or_default().push(i);
+            }
         }
+        for (_, group) in remote_dcs {
+            sender.remote_dc(group, m.update.key.token).await;
+        }
+        for &i in &pending {
+            if i != 0 && topo.endpoints[i].alive && remote.is_some() {
+                sender.direct(i, false);
+            }
+        }
+        drop(sender);
         drop(tx);
         let deadline = Instant::now() + self.write_timeout;
         loop {
             let (ok, received, block_for) = satisfied(&topo, &rep, &reps, cl, &acked);
-            if ok || cl == Consistency::Any {
+            // `satisfied` counts replica acks only; ANY also takes a stored hint.
+            if ok || (cl == Consistency::Any && hinted > 0) {
                 return Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -180,8 +392,9 @@ impl StorageProxy {
                 crate::shard::timeout(left, rx.recv()).await.map_err(|_| ())
             };
             match next {
-                Ok(Some((i, true))) => acked.push(i),
-                Ok(Some((_, false))) => {}
+                Ok(Some((i, Outcome::Acked))) => acked.push(i),
+                Ok(Some((_, Outcome::Hinted))) => hinted += 1,
+                Ok(Some((_, Outcome::Failed))) => {}
                 Ok(None) | Err(()) => {
                     if let Some(e) = local_error {
                         if reps.len() == 1 {
@@ -237,6 +450,11 @@ impl StorageProxy {
         chosen
     }
 
+    /// A read at `cl`: a data request to the closest replica, digest
+    /// requests to the others `cl` needs. If every digest matches the
+    /// data, that is the answer; otherwise full data is read from those
+    /// replicas, reconciled by last-write-wins, the stale replicas are
+    /// repaired (blocking) and the reconciled data answers.
     pub(crate) async fn read_replicated(
         &self,
         ks: &KeyspaceMetadata,
@@ -251,10 +469,99 @@ impl StorageProxy {
         self.check_replicas(&topo, &rep, &reps, cl, false)?;
         let targets = self.read_targets(&topo, &rep, &reps, cl);
         let remote = self.remote.borrow().clone();
+        let timeout_error = |answered: &[usize], data_present: bool| {
+            let (_, received, block_for) = satisfied(&topo, &rep, &reps, cl, answered);
+            ErrorResponse::new(
+                DbError::ReadTimeout {
+                    consistency: cl,
+                    received: received as i32,
+                    block_for: block_for as i32,
+                    data_present,
+                },
+                format!("Operation timed out - received only {received} responses."),
+            )
+        };
+        let Some(&data_target) = targets.first() else {
+            return Err(timeout_error(&[], false));
+        };
+        // Round 1: data from the closest replica, digests from the others.
         let (tx, rx) = local_channel::new_bounded(targets.len().max(1));
         let tx = Rc::new(tx);
-        let mut answers: Vec<(usize, Option<PartitionUpdate>)> = Vec::new();
-        for &i in &targets {
+        let mut data: Option<Option<PartitionUpdate>> = None;
+        let mut digests: Vec<(usize, [u8; 16])> = Vec::new();
+        for (n, &i) in targets.iter().enumerate() {
+            let want_data = n == 0;
+            if i == 0 {
+                let p = self
+                    .read_raw_routed(table.id, key.clone(), cmd.clone())
+                    .await?;
+                if want_data {
+                    data = Some(p);
+                } else {
+                    digests.push((0, digest_of(p.as_ref())));
+                }
+                continue;
+            }
+            let Some(remote) = remote.as_ref() else {
+                continue;
+            };
+            let addr = topo.endpoints[i].addr;
+            let tx = tx.clone();
+            if want_data {
+                let fut =
+                    remote.read_raw(addr, table.id, key.clone(), cmd.clone(), self.read_timeout);
+                glommio::spawn_local(async move {
+                    let _ = tx.try_send((i, fut.await.map(ReadAnswer::Data)));
+                })
+                .detach();
+            } else {
+                let fut =
+                    remote.read_digest(addr, table.id, key.clone(), cmd.clone(), self.read_timeout);
+                glommio::spawn_local(async move {
+                    let _ = tx.try_send((i, fut.await.map(ReadAnswer::Digest)));
+                })
+                .detach();
+            }
+        }
+        drop(tx);
+        let deadline = Instant::now() + self.read_timeout;
+        let answered = |data: &Option<Option<PartitionUpdate>>, digests: &[(usize, [u8; 16])]| {
+            let mut v: Vec<usize> = digests.iter().map(|(i, _)| *i).collect();
+            if data.is_some() {
+                v.push(data_target);
+            }
+            v
+        };
+        while digests.len() + usize::from(data.is_some()) < targets.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let next = if left.is_zero() {
+                Err(())
+            } else {
+                crate::shard::timeout(left, rx.recv()).await.map_err(|_| ())
+            };
+            match next {
+                Ok(Some((_, Ok(ReadAnswer::Data(p))))) => data = Some(p),
+                Ok(Some((i, Ok(ReadAnswer::Digest(d))))) => digests.push((i, d)),
+                Ok(Some((_, Err(_)))) | Ok(None) | Err(()) => {
+                    return Err(timeout_error(&answered(&data, &digests), data.is_some()));
+                }
+            }
+        }
+        let schema = engine_schema(table);
+        let data = data.unwrap_or_default();
+        let expected = digest_of(data.as_ref());
+        if digests.iter().all(|(_, d)| *d == expected) {
+            return Ok(data.and_then(|raw| engine::read::to_live(&schema, &raw, cmd)));
+        }
+        // Round 2 (digest mismatch): full data from the digest replicas.
+        self.stats
+            .digest_mismatches
+            .set(self.stats.digest_mismatches.get() + 1);
+        let mut answers: Vec<(usize, Option<PartitionUpdate>)> = vec![(data_target, data)];
+        let (tx, rx) = local_channel::new_bounded(targets.len().max(1));
+        let tx = Rc::new(tx);
+        let mut waiting = 0;
+        for &(i, _) in &digests {
             if i == 0 {
                 answers.push((
                     0,
@@ -274,15 +581,15 @@ impl StorageProxy {
                 self.read_timeout,
             );
             let tx = tx.clone();
+            waiting += 1;
             glommio::spawn_local(async move {
-                let r = fut.await;
-                let _ = tx.try_send((i, r));
+                let _ = tx.try_send((i, fut.await));
             })
             .detach();
         }
         drop(tx);
         let deadline = Instant::now() + self.read_timeout;
-        while answers.len() < targets.len() {
+        while waiting > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             let next = if left.is_zero() {
                 Err(())
@@ -290,28 +597,16 @@ impl StorageProxy {
                 crate::shard::timeout(left, rx.recv()).await.map_err(|_| ())
             };
             match next {
-                Ok(Some((i, Ok(p)))) => answers.push((i, p)),
+                Ok(Some((i, Ok(p)))) => {
+                    answers.push((i, p));
+                    waiting -= 1;
+                }
                 Ok(Some((_, Err(_)))) | Ok(None) | Err(()) => {
-                    let (_, received, block_for) = satisfied(
-                        &topo,
-                        &rep,
-                        &reps,
-                        cl,
-                        &answers.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
-                    );
-                    return Err(ErrorResponse::new(
-                        DbError::ReadTimeout {
-                            consistency: cl,
-                            received: received as i32,
-                            block_for: block_for as i32,
-                            data_present: !answers.is_empty(),
-                        },
-                        format!("Operation timed out - received only {received} responses."),
-                    ));
+                    let done: Vec<usize> = answers.iter().map(|(i, _)| *i).collect();
+                    return Err(timeout_error(&done, true));
                 }
             }
         }
-        let schema = engine_schema(table);
         let mut merged: Option<PartitionUpdate> = None;
         for (_, p) in &answers {
             if let Some(p) = p {
@@ -334,6 +629,9 @@ impl StorageProxy {
                 }
             }
             for i in repairs {
+                self.stats
+                    .read_repairs
+                    .set(self.stats.read_repairs.get() + 1);
                 let mutation = Mutation {
                     table: table.id,
                     update: m.clone(),

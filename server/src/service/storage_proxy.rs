@@ -150,6 +150,10 @@ pub struct ProxyStats {
     pub replica_ops: Cell<u64>,
     /// Operations this shard sent to the shard that owns the token.
     pub forwarded: Cell<u64>,
+    /// Replicated reads whose digests disagreed (a second, full-data round).
+    pub digest_mismatches: Cell<u64>,
+    /// Stale replicas repaired by reads.
+    pub read_repairs: Cell<u64>,
 }
 
 /// Where the replica work of a token runs: this shard, or another one

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::{info, warn};
 
@@ -14,9 +14,10 @@ use crate::commitlog::format::{ENTRY_MUTATION, ENTRY_TRUNCATE};
 use crate::commitlog::{
     CommitLog, CommitLogConfig, CommitLogReplayer, ReplayPosition, ReplayReport, SyncMode,
 };
+use crate::compaction::job::{cancelled_error, is_cancelled, remove_log};
 use crate::compaction::{
-    pick_task, run_compaction, CompactionContext, CompactionManager, CompactionStats,
-    CompactionTask,
+    pick_task, CompactionJob, CompactionKind, CompactionManager, CompactionOutput,
+    CompactionProgress, CompactionStats, CompactionTask,
 };
 use crate::error::{format_table_id, EngineError};
 use crate::memtable::Memtable;
@@ -134,6 +135,205 @@ pub struct EngineStats {
     pub compactions: u64,
 }
 
+/// Per-table counters (Cassandra's `TableMetrics`), updated on the shard.
+#[derive(Debug, Default)]
+struct TableMetrics {
+    reads: AtomicU64,
+    read_micros: AtomicU64,
+    scans: AtomicU64,
+    scan_micros: AtomicU64,
+    writes: AtomicU64,
+    write_micros: AtomicU64,
+    /// Memtables flushed (`memtable switch count`).
+    flushes: u64,
+    compactions: u64,
+}
+
+fn record(count: &AtomicU64, micros: &AtomicU64, started: Instant) {
+    count.fetch_add(1, AtomicOrdering::Relaxed);
+    micros.fetch_add(
+        started.elapsed().as_micros().min(u64::MAX as u128) as u64,
+        AtomicOrdering::Relaxed,
+    );
+}
+
+/// One table's statistics on one shard (`nodetool tablestats`); sum them
+/// over shards. Latencies are totals: divide by the count for the mean.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableStats {
+    /// Single-partition reads (`Local read count`).
+    pub read_count: u64,
+    pub read_latency_micros: u64,
+    /// Range scans.
+    pub scan_count: u64,
+    pub scan_latency_micros: u64,
+    /// Mutations applied (`Local write count`).
+    pub write_count: u64,
+    pub write_latency_micros: u64,
+    pub sstable_count: u64,
+    /// Bytes of the live SSTable files (`Space used (live)`).
+    pub space_used_bytes: u64,
+    pub sstable_partitions: u64,
+    pub memtable_bytes: u64,
+    pub memtable_partitions: u64,
+    /// Cells (operations) in the active memtable.
+    pub memtable_cells: u64,
+    /// Memtables flushed since start.
+    pub memtable_switch_count: u64,
+    /// Background flushes in flight.
+    pub pending_flushes: u64,
+    /// Compactions the strategy asks for and not started yet (0 or 1).
+    pub compactions_pending: u64,
+    pub compactions_running: u64,
+    pub compactions_completed: u64,
+    /// Bloom filter said "maybe" and the key was not there.
+    pub bloom_filter_false_positives: u64,
+}
+
+impl TableStats {
+    /// Adds another shard's statistics of the same table.
+    pub fn add(&mut self, o: &TableStats) {
+        self.read_count += o.read_count;
+        self.read_latency_micros += o.read_latency_micros;
+        self.scan_count += o.scan_count;
+        self.scan_latency_micros += o.scan_latency_micros;
+        self.write_count += o.write_count;
+        self.write_latency_micros += o.write_latency_micros;
+        self.sstable_count += o.sstable_count;
+        self.space_used_bytes += o.space_used_bytes;
+        self.sstable_partitions += o.sstable_partitions;
+        self.memtable_bytes += o.memtable_bytes;
+        self.memtable_partitions += o.memtable_partitions;
+        self.memtable_cells += o.memtable_cells;
+        self.memtable_switch_count += o.memtable_switch_count;
+        self.pending_flushes += o.pending_flushes;
+        self.compactions_pending += o.compactions_pending;
+        self.compactions_running += o.compactions_running;
+        self.compactions_completed += o.compactions_completed;
+        self.bloom_filter_false_positives += o.bloom_filter_false_positives;
+    }
+}
+
+/// A running compaction, as `nodetool compactionstats` shows it.
+#[derive(Debug, Clone)]
+pub struct CompactionInfo {
+    /// Unique on its shard.
+    pub id: u64,
+    pub table: TableId,
+    pub kind: CompactionKind,
+    /// Estimated input bytes merged so far.
+    pub completed_bytes: u64,
+    /// Bytes of the inputs.
+    pub total_bytes: u64,
+    pub inputs: usize,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug)]
+struct RunningCompaction {
+    id: u64,
+    table: TableId,
+    kind: CompactionKind,
+    inputs: usize,
+    progress: Arc<CompactionProgress>,
+}
+
+/// The durable record of a table's last truncation, `truncated_at` in the
+/// table directory (Cassandra keeps it in `system.local`). Its write is the
+/// commit point of a truncation: from then on every SSTable it covers is
+/// deleted (now, or at the next load) and commitlog replay skips the
+/// table's mutations up to `position`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TruncationRecord {
+    /// Every mutation of the table logged at or before this position was
+    /// truncated (`None`: the shard has no commitlog).
+    pub position: Option<ReplayPosition>,
+    /// Every SSTable generation below this existed before the truncation.
+    pub generation: u64,
+    /// Milliseconds since the epoch.
+    pub truncated_at_ms: u64,
+}
+
+const TRUNCATION_RECORD: &str = "truncated_at";
+const TRUNCATION_MAGIC: &[u8; 8] = b"TSRTRNC1";
+
+impl TruncationRecord {
+    /// Whether `s` holds only data from before the truncation: by its
+    /// commitlog position when it has one (compaction outputs written
+    /// after the truncation still carry their inputs' positions), else by
+    /// generation.
+    fn covers(&self, s: &SSTable) -> bool {
+        match (s.stats().commitlog_position, self.position) {
+            (Some(p), Some(t)) => p <= t,
+            _ => s.generation() < self.generation,
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(45);
+        b.extend_from_slice(TRUNCATION_MAGIC);
+        b.push(self.position.is_some() as u8);
+        let p = self.position.unwrap_or_default();
+        b.extend_from_slice(&p.segment_id.to_be_bytes());
+        b.extend_from_slice(&p.offset.to_be_bytes());
+        b.extend_from_slice(&self.generation.to_be_bytes());
+        b.extend_from_slice(&self.truncated_at_ms.to_be_bytes());
+        let crc = crc32c::crc32c(&b);
+        b.extend_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> Result<Self, String> {
+        if b.len() != 45 || &b[..8] != TRUNCATION_MAGIC {
+            return Err("bad truncation record (size or magic)".into());
+        }
+        let crc = u32::from_be_bytes([b[41], b[42], b[43], b[44]]);
+        if crc32c::crc32c(&b[..41]) != crc {
+            return Err("truncation record checksum mismatch".into());
+        }
+        let u = |at: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[at..at + 8]);
+            u64::from_be_bytes(x)
+        };
+        Ok(TruncationRecord {
+            position: (b[8] == 1).then_some(ReplayPosition {
+                segment_id: u(9),
+                offset: u(17),
+            }),
+            generation: u(25),
+            truncated_at_ms: u(33),
+        })
+    }
+}
+
+/// Reads a table directory's truncation record, if any.
+fn read_truncation_record(dir: &Path) -> Result<Option<TruncationRecord>, EngineError> {
+    let path = dir.join(TRUNCATION_RECORD);
+    match fs::read(&path) {
+        Ok(b) => TruncationRecord::decode(&b)
+            .map(Some)
+            .map_err(|reason| EngineError::CorruptSSTable { path, reason }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Durably replaces a table directory's truncation record (temporary
+/// name, fsync, rename, directory fsync).
+fn write_truncation_record(dir: &Path, r: &TruncationRecord) -> Result<(), EngineError> {
+    use std::io::Write;
+    let tmp = dir.join(format!("{TRUNCATION_RECORD}.tmp"));
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&r.encode())?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, dir.join(TRUNCATION_RECORD))?;
+    sync_dir(dir)?;
+    Ok(())
+}
+
 /// One table on one shard (Cassandra's `ColumnFamilyStore`).
 #[derive(Debug)]
 pub struct ColumnFamily {
@@ -143,7 +343,19 @@ pub struct ColumnFamily {
     dir: Option<PathBuf>,
     /// Live SSTables, oldest generation first.
     sstables: Vec<Arc<SSTable>>,
-    next_generation: u64,
+    /// The next SSTable (or compaction log) generation; shared with
+    /// compaction jobs, which draw their outputs' generations from it.
+    next_generation: Arc<AtomicU64>,
+    /// A compaction of this table is running (at most one at a time, so
+    /// its inputs are never picked again).
+    compacting: Option<u64>,
+    /// `nodetool compact` waits for the running compaction: no new
+    /// background one is started meanwhile.
+    major_requested: bool,
+    /// The last durable truncation (see `docs/compaction.md`).
+    truncation: Option<TruncationRecord>,
+    /// Read/write counters and latencies, flush and compaction counts.
+    metrics: TableMetrics,
     /// Memtables being written to SSTables by a background flush; still
     /// read until their SSTable is installed.
     flushing: Vec<Arc<Memtable>>,
@@ -160,15 +372,38 @@ impl ColumnFamily {
             schema,
             dir: None,
             sstables: Vec::new(),
-            next_generation: 1,
+            next_generation: Arc::new(AtomicU64::new(1)),
+            compacting: None,
+            major_requested: false,
+            truncation: None,
+            metrics: TableMetrics::default(),
             flushing: Vec::new(),
             flush_failed: false,
         }
     }
 
-    /// A table whose SSTables live in `dir`: loads the ones there.
+    /// A table whose SSTables live in `dir`: loads the ones there, after
+    /// finishing an interrupted truncation (its record names what goes).
     fn open(schema: Arc<TableSchema>, dir: PathBuf) -> Result<Self, EngineError> {
-        let loaded = load_directory(&dir, &schema)?;
+        let mut loaded = load_directory(&dir, &schema)?;
+        let truncation = read_truncation_record(&dir)?;
+        if let Some(t) = &truncation {
+            let (doomed, kept): (Vec<_>, Vec<_>) =
+                loaded.sstables.into_iter().partition(|s| t.covers(s));
+            for s in &doomed {
+                info!(
+                    "table {}: removing {} (truncated before the restart)",
+                    format_table_id(&schema.id),
+                    s.path().display()
+                );
+                fs::remove_file(s.path())?;
+            }
+            if !doomed.is_empty() {
+                sync_dir(&dir)?;
+            }
+            loaded.sstables = kept;
+            loaded.next_generation = loaded.next_generation.max(t.generation);
+        }
         info!(
             "table {}: {} SSTables loaded from {}",
             format_table_id(&schema.id),
@@ -180,7 +415,11 @@ impl ColumnFamily {
             schema,
             dir: Some(dir),
             sstables: loaded.sstables,
-            next_generation: loaded.next_generation,
+            next_generation: Arc::new(AtomicU64::new(loaded.next_generation)),
+            compacting: None,
+            major_requested: false,
+            truncation,
+            metrics: TableMetrics::default(),
             flushing: Vec::new(),
             flush_failed: false,
         })
@@ -196,12 +435,55 @@ impl ColumnFamily {
         self.dir.as_deref()
     }
 
-    /// Everything at or before this commitlog position is in SSTables.
+    /// Everything at or before this commitlog position is in SSTables (or
+    /// was truncated).
     fn flushed_position(&self) -> Option<ReplayPosition> {
         self.sstables
             .iter()
             .filter_map(|s| s.stats().commitlog_position)
+            .chain(self.truncation.and_then(|t| t.position))
             .max()
+    }
+
+    fn allocate_generation(&self) -> u64 {
+        self.next_generation.fetch_add(1, AtomicOrdering::Relaxed)
+    }
+
+    /// The table's counters and sizes right now (this shard only).
+    pub fn stats(&self) -> TableStats {
+        let m = &self.metrics;
+        let load = |a: &AtomicU64| a.load(AtomicOrdering::Relaxed);
+        TableStats {
+            read_count: load(&m.reads),
+            read_latency_micros: load(&m.read_micros),
+            scan_count: load(&m.scans),
+            scan_latency_micros: load(&m.scan_micros),
+            write_count: load(&m.writes),
+            write_latency_micros: load(&m.write_micros),
+            sstable_count: self.sstables.len() as u64,
+            space_used_bytes: self.sstables.iter().map(|s| s.size()).sum(),
+            sstable_partitions: self
+                .sstables
+                .iter()
+                .map(|s| s.stats().partition_count)
+                .sum(),
+            memtable_bytes: self.memtable.memory_usage() as u64,
+            memtable_partitions: self.memtable.partition_count() as u64,
+            memtable_cells: self.memtable.operation_count(),
+            memtable_switch_count: m.flushes,
+            pending_flushes: self.flushing.len() as u64,
+            compactions_pending: (self.dir.is_some()
+                && self.compacting.is_none()
+                && pick_task(&self.schema.compaction, &self.sstables).is_some())
+                as u64,
+            compactions_running: self.compacting.is_some() as u64,
+            compactions_completed: m.compactions,
+            bloom_filter_false_positives: self
+                .sstables
+                .iter()
+                .map(|s| s.bloom_filter_false_positives())
+                .sum(),
+        }
     }
 
     /// Deletes every SSTable file (drop/truncate).
@@ -276,6 +558,12 @@ pub struct Database {
     /// Open once [`Database::start_commitlog`] has replayed the log.
     commitlog: Option<CommitLog>,
     compaction: CompactionManager,
+    /// Compactions handed out by `begin_compaction` and not completed.
+    running: Vec<RunningCompaction>,
+    next_compaction_id: u64,
+    /// The last commitlog position replayed at start: replayed data sits
+    /// in memtables but below `current_position` of the new log.
+    replayed_up_to: Option<ReplayPosition>,
     writes: AtomicU64,
     reads: AtomicU64,
     scans: AtomicU64,
@@ -303,6 +591,9 @@ impl Database {
             tables: HashMap::new(),
             commitlog: None,
             compaction: CompactionManager::default(),
+            running: Vec::new(),
+            next_compaction_id: 1,
+            replayed_up_to: None,
             flushes: 0,
             writes: AtomicU64::new(0),
             reads: AtomicU64::new(0),
@@ -411,6 +702,8 @@ impl Database {
     /// Removes a table and all its data (its commitlog data is discarded:
     /// replay skips tables that do not exist).
     pub fn drop_table(&mut self, id: &TableId) {
+        // A running compaction stops; its completion finds the table gone.
+        self.cancel_compactions(Some(id));
         if let Some(mut cf) = self.tables.remove(id) {
             if let Err(e) = cf.delete_sstables() {
                 warn!(
@@ -435,26 +728,57 @@ impl Database {
         }
     }
 
-    /// Removes all data of a table, keeping the table. With a commitlog, a
-    /// durable truncation record makes replay drop the older data; if that
-    /// record cannot be written the error is logged (the commitlog is then
-    /// poisoned) — use [`Database::truncate_checked`] to see it.
+    /// Removes all data of a table, keeping the table. Crash-safe (see
+    /// `docs/compaction.md`, "Truncation"): after a crash at any point the
+    /// table shows either all its data or none of it. If the truncation
+    /// cannot be made durable the error is logged — use
+    /// [`Database::truncate_checked`] to see it.
     pub fn truncate(&mut self, id: &TableId) {
         if let Err(e) = self.truncate_checked(id) {
             warn!("truncate of {} failed: {e}", format_table_id(id));
         }
     }
 
-    /// [`Database::truncate`], reporting failure.
+    /// [`Database::truncate`], reporting failure. On error nothing was
+    /// truncated unless the truncation record was written (then the
+    /// truncation completes at the next start).
     pub fn truncate_checked(&mut self, id: &TableId) -> Result<(), EngineError> {
         if !self.tables.contains_key(id) {
             return Err(EngineError::NoSuchTable(*id));
         }
-        if self.config.commitlog.is_some() {
-            let cl = self
-                .commitlog
-                .as_mut()
-                .ok_or(EngineError::CommitLogNotStarted)?;
+        if self.config.commitlog.is_some() && self.commitlog.is_none() {
+            return Err(EngineError::CommitLogNotStarted);
+        }
+        // A running compaction stops (or, past its log, is discarded when
+        // it completes: its inputs are gone).
+        self.cancel_compactions(Some(id));
+        // 1. Commit point for tables with SSTables: the truncation record.
+        //    Its position covers every mutation logged so far (written
+        //    and replayed), so replay skips them; every SSTable holding
+        //    them has a position at or below it.
+        let current = self.commitlog.as_ref().map(|cl| cl.current_position());
+        let replayed = self.replayed_up_to;
+        let cf = self.tables.get_mut(id).expect("checked above");
+        if let Some(dir) = cf.dir.clone() {
+            let position = [current, replayed, cf.flushed_position()]
+                .into_iter()
+                .flatten()
+                .max();
+            let record = TruncationRecord {
+                position,
+                generation: cf.allocate_generation(),
+                truncated_at_ms: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0),
+            };
+            write_truncation_record(&dir, &record)?;
+            cf.truncation = Some(record);
+        }
+        // 2. The commitlog record (the commit point for tables without
+        //    SSTables; it also guards a replay of these segments by new
+        //    owners after resharding).
+        if let Some(cl) = self.commitlog.as_mut() {
             let mut payload = Vec::with_capacity(17);
             payload.push(ENTRY_TRUNCATE);
             payload.extend_from_slice(id);
@@ -463,16 +787,16 @@ impl Database {
             cl.wait_durable(pos)?;
             cl.discard_completed_segments(id, pos);
         }
-        if let Some(cf) = self.tables.get_mut(id) {
-            let schema = cf.schema.clone();
-            cf.memtable = Memtable::new(schema);
-            // A background flush in flight finds its memtable gone and
-            // throws its SSTable away (see complete_flush).
-            cf.flushing.clear();
-            cf.flush_failed = false;
-            cf.delete_sstables()?;
-            info!("truncated table {}", format_table_id(id));
-        }
+        // 3. Memory and files.
+        let cf = self.tables.get_mut(id).expect("checked above");
+        let schema = cf.schema.clone();
+        cf.memtable = Memtable::new(schema);
+        // A background flush in flight finds its memtable gone and
+        // throws its SSTable away (see complete_flush).
+        cf.flushing.clear();
+        cf.flush_failed = false;
+        cf.delete_sstables()?;
+        info!("truncated table {}", format_table_id(id));
         Ok(())
     }
 
@@ -510,6 +834,7 @@ impl Database {
             .filter_map(|(id, cf)| cf.flushed_position().map(|p| (*id, p)))
             .collect();
         let mut already_flushed = 0u64;
+        self.replayed_up_to = out.positions.iter().max().copied();
         for (m, pos) in out.mutations.iter().zip(&out.positions) {
             if floors.get(&m.table).is_some_and(|floor| pos <= floor) {
                 already_flushed += 1;
@@ -601,7 +926,9 @@ impl Database {
 
     fn apply_to_memtable(&mut self, m: &Mutation) {
         if let Some(cf) = self.tables.get_mut(&m.table) {
+            let started = Instant::now();
             cf.memtable.apply(&m.update);
+            record(&cf.metrics.writes, &cf.metrics.write_micros, started);
             self.writes.fetch_add(1, AtomicOrdering::Relaxed);
         }
     }
@@ -663,7 +990,10 @@ impl Database {
     ) -> Result<Option<PartitionUpdate>, EngineError> {
         let cf = self.cf(table)?;
         self.reads.fetch_add(1, AtomicOrdering::Relaxed);
-        read_merged(&cf.schema, &cf.sources(), key, cmd)
+        let started = Instant::now();
+        let r = read_merged(&cf.schema, &cf.sources(), key, cmd);
+        record(&cf.metrics.reads, &cf.metrics.read_micros, started);
+        r
     }
 
     /// Scans partitions of `range` in (token, key) order, live data only,
@@ -677,7 +1007,10 @@ impl Database {
     ) -> Result<Vec<PartitionUpdate>, EngineError> {
         let cf = self.cf(table)?;
         self.scans.fetch_add(1, AtomicOrdering::Relaxed);
-        scan_merged(&cf.schema, &cf.sources(), &range, cmd, partition_limit)
+        let started = Instant::now();
+        let r = scan_merged(&cf.schema, &cf.sources(), &range, cmd, partition_limit);
+        record(&cf.metrics.scans, &cf.metrics.scan_micros, started);
+        r
     }
 
     /// Approximate bytes held by all memtables of the shard.
@@ -749,8 +1082,7 @@ impl Database {
         if cf.memtable.is_empty() {
             return Ok(false);
         }
-        let generation = cf.next_generation;
-        cf.next_generation += 1;
+        let generation = cf.allocate_generation();
         let mut w = SSTableWriter::new(&dir, generation, &cf.schema)?;
         w.set_metadata(position, 0);
         let range = TokenRange::full();
@@ -775,6 +1107,7 @@ impl Database {
         );
         cf.sstables.push(Arc::new(sstable));
         cf.memtable = Memtable::new(cf.schema.clone());
+        cf.metrics.flushes += 1;
         self.flushes += 1;
         // Older data of a background flush still in progress (or failed)
         // lives only in the commitlog: keep it.
@@ -829,8 +1162,7 @@ impl Database {
         if cf.memtable.is_empty() || !cf.flushing.is_empty() || cf.flush_failed {
             return Ok(None);
         }
-        let generation = cf.next_generation;
-        cf.next_generation += 1;
+        let generation = cf.allocate_generation();
         let frozen = Arc::new(std::mem::replace(
             &mut cf.memtable,
             Memtable::new(cf.schema.clone()),
@@ -873,6 +1205,7 @@ impl Database {
                 );
                 cf.sstables.push(Arc::new(sstable));
                 cf.flushing.retain(|m| !Arc::ptr_eq(m, &job.memtable));
+                cf.metrics.flushes += 1;
                 self.flushes += 1;
                 if cf.flushing.is_empty() && !cf.flush_failed {
                     if let (Some(cl), Some(pos)) = (self.commitlog.as_mut(), job.position) {
@@ -906,7 +1239,9 @@ impl Database {
 
     /// Major compaction (`nodetool compact`): merges all of the table's
     /// SSTables into one (leveled tables: into non-overlapping SSTables of
-    /// the target size), at the current time.
+    /// the target size), at the current time, on the caller's thread. The
+    /// node runs the same job on a compaction thread instead
+    /// ([`Database::begin_major_compaction`]).
     pub fn compact(&mut self, table: &TableId) -> Result<(), EngineError> {
         self.compact_at(table, now_seconds())
     }
@@ -914,12 +1249,88 @@ impl Database {
     /// [`Database::compact`] with an explicit "now" (seconds since the
     /// epoch) for gc grace and TTL expiry.
     pub fn compact_at(&mut self, table: &TableId, now: i32) -> Result<(), EngineError> {
+        match self.begin_major_compaction(table, now)? {
+            Some(job) => {
+                let result = job.run();
+                self.complete_compaction(job, result)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn make_job(
+        &mut self,
+        table: &TableId,
+        kind: CompactionKind,
+        task: CompactionTask,
+        now: i32,
+    ) -> Result<CompactionJob, EngineError> {
+        let id = self.next_compaction_id;
+        let cf = self
+            .tables
+            .get_mut(table)
+            .ok_or(EngineError::NoSuchTable(*table))?;
+        let dir = cf.dir.clone().ok_or(EngineError::NoDataDirectory(*table))?;
+        let others: Vec<Arc<SSTable>> = cf
+            .sstables
+            .iter()
+            .filter(|s| !task.inputs.iter().any(|i| Arc::ptr_eq(i, s)))
+            .cloned()
+            .collect();
+        let inputs = task.inputs.len();
+        let mut job = CompactionJob::new(
+            id,
+            *table,
+            kind,
+            dir,
+            cf.schema.clone(),
+            task,
+            now,
+            cf.next_generation.clone(),
+        );
+        job.others = others;
+        job.frozen = cf.flushing.clone();
+        job.memtable_min_timestamp = cf.memtable.timestamp_range().map(|(lo, _)| lo);
+        cf.compacting = Some(id);
+        self.next_compaction_id += 1;
+        self.running.push(RunningCompaction {
+            id,
+            table: *table,
+            kind,
+            inputs,
+            progress: job.progress().clone(),
+        });
+        Ok(job)
+    }
+
+    /// Starts a major compaction of `table`: every SSTable, at `now`. Run
+    /// the job anywhere, then hand it to [`Database::complete_compaction`].
+    /// `None` when the table has no SSTable. Fails (`WouldBlock`) while
+    /// another compaction of the table runs: wait for it (see
+    /// [`Database::request_major_compaction`]).
+    pub fn begin_major_compaction(
+        &mut self,
+        table: &TableId,
+        now: i32,
+    ) -> Result<Option<CompactionJob>, EngineError> {
         let cf = self.cf(table)?;
         if cf.dir.is_none() {
             return Err(EngineError::NoDataDirectory(*table));
         }
+        if cf.compacting.is_some() {
+            return Err(EngineError::Io(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                format!(
+                    "a compaction of table {} is running",
+                    format_table_id(table)
+                ),
+            )));
+        }
         if cf.sstables.is_empty() {
-            return Ok(());
+            if let Some(cf) = self.tables.get_mut(table) {
+                cf.major_requested = false;
+            }
+            return Ok(None);
         }
         let (level, max_output_bytes) = match &cf.schema.compaction {
             crate::compaction::CompactionStrategy::Leveled {
@@ -940,109 +1351,221 @@ impl Database {
             output_level: level,
             max_output_bytes,
         };
-        self.run_task(table, &task, now)
+        let job = self.make_job(table, CompactionKind::Major, task, now)?;
+        if let Some(cf) = self.tables.get_mut(table) {
+            cf.major_requested = false;
+        }
+        Ok(Some(job))
     }
 
-    fn run_task(
-        &mut self,
-        table: &TableId,
-        task: &CompactionTask,
-        now: i32,
-    ) -> Result<(), EngineError> {
+    /// Keeps background compactions from starting on `table` until the
+    /// next [`Database::begin_major_compaction`] of it, so a major
+    /// compaction waiting for a running one is not starved.
+    pub fn request_major_compaction(&mut self, table: &TableId) -> Result<(), EngineError> {
         let cf = self
             .tables
             .get_mut(table)
             .ok_or(EngineError::NoSuchTable(*table))?;
-        let dir = cf.dir.clone().ok_or(EngineError::NoDataDirectory(*table))?;
-        let others: Vec<Arc<SSTable>> = cf
-            .sstables
+        cf.major_requested = true;
+        Ok(())
+    }
+
+    /// Whether a compaction of `table` is running.
+    pub fn compaction_running(&self, table: &TableId) -> bool {
+        self.tables
+            .get(table)
+            .is_some_and(|cf| cf.compacting.is_some())
+    }
+
+    /// Starts the next background compaction the tables' strategies ask
+    /// for (tables visited round-robin, each with at most one compaction
+    /// running), at the current time. `None` when nothing is due, when
+    /// [`CompactionManager::max_concurrent`] compactions already run or
+    /// when automatic compaction is disabled.
+    pub fn begin_compaction(&mut self) -> Result<Option<CompactionJob>, EngineError> {
+        self.begin_compaction_at(now_seconds())
+    }
+
+    /// [`Database::begin_compaction`] with an explicit "now".
+    pub fn begin_compaction_at(&mut self, now: i32) -> Result<Option<CompactionJob>, EngineError> {
+        if !self.compaction.enabled || self.running.len() >= self.compaction.max_concurrent.max(1) {
+            return Ok(None);
+        }
+        let mut ids: Vec<TableId> = self
+            .tables
             .iter()
-            .filter(|s| !task.inputs.iter().any(|i| Arc::ptr_eq(i, s)))
-            .cloned()
+            .filter(|(_, cf)| cf.dir.is_some() && cf.compacting.is_none() && !cf.major_requested)
+            .map(|(id, _)| *id)
             .collect();
-        let ctx = CompactionContext {
-            dir: &dir,
-            schema: &cf.schema,
-            others: &others,
-            memtable: Some(&cf.memtable),
-            now,
+        ids.sort();
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let start = self.compaction.cursor;
+        for i in 0..ids.len() {
+            let id = ids[(start + i) % ids.len()];
+            let cf = &self.tables[&id];
+            if let Some(task) = pick_task(&cf.schema.compaction, &cf.sstables) {
+                self.compaction.cursor = (start + i + 1) % ids.len();
+                return self
+                    .make_job(&id, CompactionKind::Minor, task, now)
+                    .map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Finishes a job on the shard: installs its outputs in place of its
+    /// inputs (readers switch here), deletes the inputs, then the
+    /// compaction log. If the table was dropped or truncated meanwhile,
+    /// the outputs are deleted instead. A failed or cancelled job changes
+    /// nothing (the inputs stay).
+    pub fn complete_compaction(
+        &mut self,
+        job: CompactionJob,
+        result: Result<CompactionOutput, EngineError>,
+    ) -> Result<(), EngineError> {
+        self.running.retain(|r| r.id != job.id);
+        let cf = self
+            .tables
+            .get_mut(&job.table)
+            .filter(|cf| cf.compacting == Some(job.id));
+        let Some(cf) = cf else {
+            // Dropped, or truncated and (re)started meanwhile.
+            self.compaction.stats.cancelled += 1;
+            if let Ok(out) = result {
+                discard_outputs(&job, out)?;
+                let _ = fs::remove_dir(&job.dir); // a dropped table's directory
+            }
+            return Ok(());
         };
-        let mut next = cf.next_generation;
-        let result = run_compaction(&ctx, task, &mut next);
-        cf.next_generation = next;
-        let stats = &mut self.compaction.stats;
-        match result {
-            Ok(r) => {
-                info!(
-                    "compacted {} SSTables of {} ({} bytes) into {} ({} bytes)",
-                    task.inputs.len(),
-                    format_table_id(table),
-                    r.bytes_read,
-                    r.outputs.len(),
-                    r.bytes_written
-                );
-                cf.sstables
-                    .retain(|s| !task.inputs.iter().any(|i| Arc::ptr_eq(i, s)));
-                cf.sstables.extend(r.outputs);
-                cf.sstables.sort_by_key(|s| s.generation());
-                stats.completed += 1;
-                stats.bytes_read += r.bytes_read;
-                stats.bytes_written += r.bytes_written;
-                Ok(())
+        cf.compacting = None;
+        let out = match result {
+            Ok(out) => out,
+            Err(e) if is_cancelled(&e) => {
+                self.compaction.stats.cancelled += 1;
+                return Ok(());
             }
             Err(e) => {
-                stats.failed += 1;
-                Err(e)
+                self.compaction.stats.failed += 1;
+                warn!(
+                    "compaction of table {} failed (its SSTables stay): {e}",
+                    format_table_id(&job.table)
+                );
+                return Err(e);
+            }
+        };
+        let live = |s: &Arc<SSTable>| cf.sstables.iter().any(|l| Arc::ptr_eq(l, s));
+        if !job.inputs().iter().all(live) {
+            // Truncated meanwhile: the inputs are gone, so must the outputs.
+            self.compaction.stats.cancelled += 1;
+            return discard_outputs(&job, out);
+        }
+        cf.sstables
+            .retain(|s| !job.inputs().iter().any(|i| Arc::ptr_eq(i, s)));
+        cf.sstables.extend(out.outputs.iter().cloned());
+        cf.sstables.sort_by_key(|s| s.generation());
+        cf.metrics.compactions += 1;
+        let mut bytes_read = 0;
+        let mut deleted = Ok(());
+        for s in job.inputs() {
+            bytes_read += s.size();
+            match fs::remove_file(s.path()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => deleted = Err(e),
+            }
+        }
+        // The log goes only once the inputs' deletion is durable: until
+        // then a restart finishes the compaction from the log.
+        let finished = deleted
+            .map_err(EngineError::from)
+            .and_then(|()| sync_dir(&job.dir).map_err(EngineError::from))
+            .and_then(|()| remove_log(&job.dir, &out.log_path));
+        let stats = &mut self.compaction.stats;
+        stats.completed += 1;
+        stats.bytes_read += bytes_read;
+        stats.bytes_written += out.bytes_written;
+        info!(
+            "compacted {} SSTables of {} ({} bytes) into {} ({} bytes) in {:.1?}",
+            job.inputs().len(),
+            format_table_id(&job.table),
+            bytes_read,
+            out.outputs.len(),
+            out.bytes_written,
+            job.progress().started.elapsed()
+        );
+        if let Err(e) = &finished {
+            warn!(
+                "compaction of table {}: cleanup of inputs failed (finished at next start): {e}",
+                format_table_id(&job.table)
+            );
+        }
+        finished
+    }
+
+    /// Gives back a job that never ran (e.g. the executor's queue was
+    /// full): its inputs can be picked again.
+    pub fn abort_compaction(&mut self, job: CompactionJob) {
+        let _ = self.complete_compaction(job, Err(cancelled_error()));
+    }
+
+    /// Asks running compactions to stop: of `table`, or all of them.
+    pub fn cancel_compactions(&mut self, table: Option<&TableId>) {
+        for r in &self.running {
+            if table.is_none_or(|t| *t == r.table) {
+                r.progress.cancel();
             }
         }
     }
 
-    /// Background compaction step, for a timer: runs at most
-    /// `CompactionManager::max_concurrent` tasks that the tables'
-    /// strategies ask for, visiting tables round-robin. Returns how many
-    /// ran. Synchronous: the caller's thread does the work.
+    /// Compactions handed out and not completed yet.
+    pub fn running_compactions(&self) -> Vec<CompactionInfo> {
+        self.running
+            .iter()
+            .map(|r| CompactionInfo {
+                id: r.id,
+                table: r.table,
+                kind: r.kind,
+                completed_bytes: r.progress.completed_bytes(),
+                total_bytes: r.progress.total_bytes,
+                inputs: r.inputs,
+                elapsed: r.progress.started.elapsed(),
+            })
+            .collect()
+    }
+
+    /// Background compaction step on the caller's thread (tools, tests,
+    /// benchmarks; the node runs jobs on compaction threads): runs up to
+    /// `CompactionManager::max_concurrent` jobs that the tables'
+    /// strategies ask for, one after another. Returns how many ran.
     pub fn maybe_compact(&mut self) -> Result<usize, EngineError> {
         self.maybe_compact_at(now_seconds())
     }
 
     /// [`Database::maybe_compact`] with an explicit "now".
     pub fn maybe_compact_at(&mut self, now: i32) -> Result<usize, EngineError> {
-        if !self.compaction.enabled {
-            return Ok(0);
-        }
-        let mut ids: Vec<TableId> = self
-            .tables
-            .iter()
-            .filter(|(_, cf)| cf.dir.is_some())
-            .map(|(id, _)| *id)
-            .collect();
-        ids.sort();
-        if ids.is_empty() {
-            return Ok(0);
-        }
         let mut ran = 0;
-        let start = self.compaction.cursor;
-        for i in 0..ids.len() {
-            if ran >= self.compaction.max_concurrent.max(1) {
+        while ran < self.compaction.max_concurrent.max(1) {
+            let Some(job) = self.begin_compaction_at(now)? else {
                 break;
-            }
-            let id = ids[(start + i) % ids.len()];
-            let cf = &self.tables[&id];
-            if let Some(task) = pick_task(&cf.schema.compaction, &cf.sstables) {
-                self.run_task(&id, &task, now)?;
-                ran += 1;
-                self.compaction.cursor = (start + i + 1) % ids.len();
-            }
+            };
+            let result = job.run();
+            self.complete_compaction(job, result)?;
+            ran += 1;
         }
         Ok(ran)
     }
 
-    /// Number of tables with compaction work due (`pending tasks`).
+    /// Number of tables with compaction work due and not running
+    /// (`pending tasks`).
     pub fn pending_compactions(&self) -> usize {
         self.tables
             .values()
             .filter(|cf| {
-                cf.dir.is_some() && pick_task(&cf.schema.compaction, &cf.sstables).is_some()
+                cf.dir.is_some()
+                    && cf.compacting.is_none()
+                    && pick_task(&cf.schema.compaction, &cf.sstables).is_some()
             })
             .count()
     }
@@ -1056,4 +1579,26 @@ impl Database {
     pub fn compaction_stats(&self) -> CompactionStats {
         self.compaction.stats()
     }
+}
+
+/// Deletes the outputs of a compaction whose inputs went away meanwhile
+/// (truncate, drop), then its log.
+fn discard_outputs(job: &CompactionJob, out: CompactionOutput) -> Result<(), EngineError> {
+    info!(
+        "compaction of table {} finished after its table was truncated or dropped: discarding {} outputs",
+        format_table_id(&job.table),
+        out.outputs.len()
+    );
+    for s in &out.outputs {
+        match fs::remove_file(s.path()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if job.dir.exists() {
+        sync_dir(&job.dir)?;
+        remove_log(&job.dir, &out.log_path)?;
+    }
+    Ok(())
 }

@@ -9,11 +9,22 @@
 //!   expired TTL cells into tombstones and purges tombstones older than
 //!   `gc_grace_seconds` only when no data they may shadow can exist outside
 //!   the compaction (memtable or SSTables not compacted, by min timestamp).
+//! * Background execution: the shard picks the inputs and gets a `Send`
+//!   [`CompactionJob`]; a [`CompactionExecutor`] thread merges and writes
+//!   the outputs; the shard installs them and deletes the inputs
+//!   (`Database::begin_compaction` / `complete_compaction`).
 //! * Crash safety: outputs are written completely under temporary names,
 //!   then a compaction log naming inputs and outputs is made durable, then
-//!   outputs are renamed and inputs deleted, then the log is deleted. At
-//!   load, [`recover_directory`] finishes (all outputs present: delete the
-//!   inputs) or rolls back (delete the outputs) any logged compaction.
+//!   outputs are renamed (compaction thread); the shard deletes the inputs,
+//!   then the log. At load, [`recover_directory`] finishes (all outputs
+//!   present: delete the inputs) or rolls back (delete the outputs) any
+//!   logged compaction.
+
+pub mod executor;
+pub mod job;
+
+pub use executor::{CompactionDone, CompactionExecutor};
+pub use job::{CompactionJob, CompactionKind, CompactionOutput, CompactionProgress};
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -21,14 +32,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::EngineError;
-use crate::memtable::Memtable;
-use crate::mutation::{ClusteringRange, ColumnData, DeletionTime, PartitionUpdate, Row};
-use crate::read::TokenRange;
-use crate::reader::{MutationSource, RawMerger};
+use crate::mutation::{ColumnData, DeletionTime, PartitionUpdate, Row};
 use crate::reconcile::{deletion_supersedes, max_deletion, purge_shadowed, row_is_empty};
 use crate::schema::TableSchema;
 use crate::sstable::format::Cursor;
-use crate::sstable::{file_name, parse_file_name, sync_dir, SSTable, SSTableWriter};
+use crate::sstable::{file_name, parse_file_name, sync_dir, SSTable};
 
 /// How a table compacts (CQL `compaction = {'class': ...}`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -306,30 +314,6 @@ pub fn garbage_collect(
     (!empty).then_some(p)
 }
 
-/// The oldest timestamp of data outside the compaction that may belong to
-/// partition `key`: the memtable (if it holds the key) and every other
-/// SSTable whose key range and bloom filter admit it.
-fn max_purgeable(
-    key: &crate::mutation::PartitionKey,
-    memtable: Option<&Memtable>,
-    others: &[Arc<SSTable>],
-) -> i64 {
-    let mut min = i64::MAX;
-    if let Some(m) = memtable {
-        if m.contains(key) {
-            if let Some((lo, _)) = m.timestamp_range() {
-                min = min.min(lo);
-            }
-        }
-    }
-    for s in others {
-        if s.may_contain(key) {
-            min = min.min(s.stats().min_timestamp);
-        }
-    }
-    min
-}
-
 /// The name of compaction log `id`.
 pub fn log_name(id: u64) -> String {
     format!("Compaction-{id}.log")
@@ -453,130 +437,25 @@ pub fn recover_directory(dir: &Path) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// What a compaction needs to know about the rest of the table.
-pub struct CompactionContext<'a> {
-    pub dir: &'a Path,
-    pub schema: &'a Arc<TableSchema>,
-    /// SSTables of the table that are not inputs (for purge safety).
-    pub others: &'a [Arc<SSTable>],
-    pub memtable: Option<&'a Memtable>,
-    /// The compaction's "now" in seconds (gc grace and TTL expiry).
-    pub now: i32,
-}
-
-/// The result of one compaction.
-#[derive(Debug)]
-pub struct CompactionResult {
-    pub outputs: Vec<Arc<SSTable>>,
-    pub bytes_read: u64,
-    pub bytes_written: u64,
-}
-
-/// Runs `task`: merges the inputs into new SSTables (generations from
-/// `next_generation`), makes them visible and deletes the inputs, with the
-/// crash-safety protocol described in the module doc.
-pub fn run_compaction(
-    ctx: &CompactionContext<'_>,
-    task: &CompactionTask,
-    next_generation: &mut u64,
-) -> Result<CompactionResult, EngineError> {
-    let sources: Vec<&dyn MutationSource> = task
-        .inputs
-        .iter()
-        .map(|s| &**s as &dyn MutationSource)
-        .collect();
-    let range = TokenRange::full();
-    let ranges = [ClusteringRange::full()];
-    let mut merger = RawMerger::new(&sources, &range, &ranges);
-    let position = task
-        .inputs
-        .iter()
-        .filter_map(|s| s.stats().commitlog_position)
-        .max();
-    let mut pending = Vec::new();
-    let mut writer: Option<SSTableWriter> = None;
-    let result = (|| -> Result<(), EngineError> {
-        while let Some(p) = merger.next_partition(ctx.schema)? {
-            let mp = max_purgeable(&p.key, ctx.memtable, ctx.others);
-            let Some(p) = garbage_collect(ctx.schema, p, ctx.now, mp) else {
-                continue;
-            };
-            if writer.is_none() {
-                let generation = *next_generation;
-                *next_generation += 1;
-                let mut w = SSTableWriter::new(ctx.dir, generation, ctx.schema)?;
-                w.set_metadata(position, task.output_level);
-                writer = Some(w);
-            }
-            let w = writer.as_mut().expect("created above");
-            w.append(&p)?;
-            if task
-                .max_output_bytes
-                .is_some_and(|max| w.uncompressed_size() >= max)
-            {
-                pending.push(writer.take().expect("present").finish()?);
-            }
-        }
-        if let Some(w) = writer.take() {
-            pending.push(w.finish()?);
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        if let Some(w) = writer.take() {
-            w.abandon();
-        }
-        for p in pending {
-            p.abandon();
-        }
-        return Err(e);
-    }
-    // The log makes the switch atomic for recovery.
-    let inputs: Vec<u64> = task.inputs.iter().map(|s| s.generation()).collect();
-    let outputs: Vec<u64> = pending.iter().map(|p| p.generation()).collect();
-    let log_id = *next_generation;
-    *next_generation += 1;
-    let log_path = write_log(ctx.dir, log_id, &inputs, &outputs)?;
-    for p in &pending {
-        p.rename()?;
-    }
-    sync_dir(ctx.dir)?;
-    let mut opened = Vec::with_capacity(pending.len());
-    for p in &pending {
-        opened.push(Arc::new(p.open(ctx.schema.clone())?));
-    }
-    let mut bytes_read = 0;
-    for s in &task.inputs {
-        bytes_read += s.size();
-        fs::remove_file(s.path())?;
-    }
-    sync_dir(ctx.dir)?;
-    fs::remove_file(&log_path)?;
-    sync_dir(ctx.dir)?;
-    let bytes_written = opened.iter().map(|s| s.size()).sum();
-    Ok(CompactionResult {
-        outputs: opened,
-        bytes_read,
-        bytes_written,
-    })
-}
-
 /// Counters of a shard's compactions (for `compactionstats`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CompactionStats {
     pub completed: u64,
     pub failed: u64,
+    /// Cancelled (truncate, drop, shutdown) or refused by a full queue.
+    pub cancelled: u64,
     pub bytes_read: u64,
     pub bytes_written: u64,
 }
 
-/// Picks background compaction work for a shard's tables, a bounded
-/// number of tasks at a time (Cassandra's `CompactionManager`; the engine
-/// is synchronous, so tasks run on the caller's thread, one after another,
-/// at most `max_concurrent` per [`crate::Database::maybe_compact`] call).
+/// A shard's compaction bookkeeping (Cassandra's `CompactionManager`):
+/// how many background jobs it keeps running, which table's turn it is,
+/// counters. The jobs themselves run on a [`CompactionExecutor`].
 #[derive(Debug, Clone)]
 pub struct CompactionManager {
-    /// Most compaction tasks started per call (`concurrent_compactors`).
+    /// Most background compactions of the shard running at once
+    /// (`concurrent_compactors`; also what [`crate::Database::maybe_compact`]
+    /// runs per call).
     pub max_concurrent: usize,
     /// Tables are visited round-robin from this index.
     pub(crate) cursor: usize,

@@ -16,6 +16,7 @@ use std::cmp::Ordering;
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -87,6 +88,8 @@ pub struct SSTable {
     index: Vec<IndexEntry>,
     bloom: BloomFilter,
     stats: SSTableStats,
+    /// Reads the bloom filter admitted whose key was not in the file.
+    bloom_false_positives: AtomicU64,
 }
 
 fn corrupt(path: &Path, reason: impl Into<String>) -> EngineError {
@@ -171,7 +174,14 @@ impl SSTable {
             index,
             bloom,
             stats,
+            bloom_false_positives: AtomicU64::new(0),
         })
+    }
+
+    /// Reads the bloom filter let through for keys the file does not
+    /// hold (`Bloom filter false positives`).
+    pub fn bloom_filter_false_positives(&self) -> u64 {
+        self.bloom_false_positives.load(AtomicOrdering::Relaxed)
     }
 
     /// The file.
@@ -382,6 +392,8 @@ impl MutationSource for SSTable {
             .index
             .binary_search_by(|e| e.position().cmp(&(key.token, &key.key[..])))
         else {
+            self.bloom_false_positives
+                .fetch_add(1, AtomicOrdering::Relaxed);
             return Ok(None);
         };
         let e = &self.index[i];

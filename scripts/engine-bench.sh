@@ -37,7 +37,7 @@ fi
 
 OUT=$(mktemp /tmp/engine-bench.XXXXXX)
 # shellcheck disable=SC2086
-CMD="tessera-engine-bench dir=$SCRATCH $ARGS"
+CMD="scripts/engine-bench.sh  # runs: tessera-engine-bench dir=$SCRATCH${ARGS:+ $ARGS}"
 echo "== $CMD"
 # shellcheck disable=SC2086
 "$BIN" dir="$SCRATCH" $ARGS | tee "$OUT"

@@ -1,6 +1,7 @@
 //! Engine test suites: the reader-conformance suite every reader must pass
 //! and the model-based property test.
 
+mod background_compaction;
 mod commitlog;
 mod conformance;
 mod model;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::commitlog::{CommitLogConfig, ReplayReport, SyncMode};
+use engine::compaction::{CompactionExecutor, CompactionJob, CompactionKind};
 use engine::{Database, EngineConfig};
 
 use crate::admin::{register_builtin_routes, AdminLimits, AdminServer, Router};
@@ -220,7 +221,14 @@ pub fn run(config: Config) -> Result<(), String> {
     let count = shard_config.count;
     let reshard_dir = prepare_resharding(&config.commitlog_directory, identity.shards, count)?;
     let reshard_sstables = prepare_sstable_resharding(&data, identity.shards, count)?;
+    let compactors = concurrent_compactors(&config);
+    let compaction = Arc::new(
+        CompactionExecutor::start(compactors, compactors * 2 + count)
+            .map_err(|e| format!("cannot start the compaction threads: {e}"))?,
+    );
+    log::info!("compaction: {compactors} concurrent compactors");
     let boot = Arc::new(Boot {
+        compaction: compaction.clone(),
         reshard_sstables,
         data_dir: data.clone(),
         schema_dir: data.join("system_schema"),
@@ -247,6 +255,8 @@ pub fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let results = runtime.join().map_err(|e| format!("shard failure: {e}"));
     signals.close();
+    // Every shard cancelled and collected its jobs; the threads are idle.
+    compaction.shutdown();
     let results = results?;
     for r in results {
         r?;
@@ -262,6 +272,197 @@ pub struct ShardServices {
     pub migrations: Rc<MigrationManager>,
     pub proxy: Rc<StorageProxy>,
     pub transport: Rc<TransportServices>,
+    pub compaction: Rc<CompactionService>,
+}
+
+/// `concurrent_compactors`, or automatically half the cores (1 to 8).
+fn concurrent_compactors(config: &Config) -> usize {
+    match config.concurrent_compactors {
+        Some(n) => (n as usize).max(1),
+        None => {
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            (cores / 2).clamp(1, 8)
+        }
+    }
+}
+
+type CompactionResult = (
+    CompactionJob,
+    Result<engine::compaction::CompactionOutput, engine::EngineError>,
+);
+
+/// One shard's side of background compaction: hands jobs from its
+/// `Database` to the node's [`CompactionExecutor`] and completes them on
+/// the shard when they come back (Cassandra's `CompactionManager`).
+pub struct CompactionService {
+    executor: Arc<CompactionExecutor>,
+    tx: crossbeam_channel::Sender<CompactionResult>,
+    rx: crossbeam_channel::Receiver<CompactionResult>,
+    in_flight: Cell<usize>,
+    /// Results of major compactions for their waiters (bounded).
+    finished: RefCell<std::collections::VecDeque<(u64, Result<(), String>)>>,
+}
+
+const FINISHED_MAJOR_COMPACTIONS_KEPT: usize = 64;
+
+impl CompactionService {
+    fn new(executor: Arc<CompactionExecutor>) -> Self {
+        // Never more results than jobs in flight: at most the queue plus
+        // the workers; `send` on the compaction thread never waits long.
+        let (tx, rx) = crossbeam_channel::bounded(64);
+        CompactionService {
+            executor,
+            tx,
+            rx,
+            in_flight: Cell::new(0),
+            finished: RefCell::new(Default::default()),
+        }
+    }
+
+    /// Jobs of this shard queued or running.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.get()
+    }
+
+    fn submit(&self, job: CompactionJob) -> Result<u64, CompactionJob> {
+        let tx = self.tx.clone();
+        let id = job.id();
+        let done: engine::compaction::CompactionDone = Box::new(move |job, result| {
+            let _ = tx.send((job, result));
+        });
+        match self.executor.submit(job, done) {
+            Ok(()) => {
+                self.in_flight.set(self.in_flight.get() + 1);
+                Ok(id)
+            }
+            Err(job) => Err(job),
+        }
+    }
+
+    /// Completes the jobs that came back (installs outputs, deletes inputs).
+    fn drain(&self, db: &RefCell<Database>) {
+        while let Ok((job, result)) = self.rx.try_recv() {
+            self.in_flight.set(self.in_flight.get().saturating_sub(1));
+            self.complete(db, job, result);
+        }
+    }
+
+    fn complete(
+        &self,
+        db: &RefCell<Database>,
+        job: CompactionJob,
+        result: Result<engine::compaction::CompactionOutput, engine::EngineError>,
+    ) {
+        let id = job.id();
+        let major = job.kind() == CompactionKind::Major;
+        let r = db.borrow_mut().complete_compaction(job, result);
+        if major {
+            let mut f = self.finished.borrow_mut();
+            if f.len() >= FINISHED_MAJOR_COMPACTIONS_KEPT {
+                f.pop_front();
+            }
+            f.push_back((id, r.map_err(|e| e.to_string())));
+        } else if let Err(e) = r {
+            log::error!("compaction failed: {e}");
+        }
+    }
+
+    /// Starts the background compactions the tables' strategies ask for,
+    /// up to the shard's bound.
+    fn start_background(&self, db: &RefCell<Database>) {
+        loop {
+            let mut d = db.borrow_mut();
+            match d.begin_compaction() {
+                Ok(Some(job)) => {
+                    if let Err(job) = self.submit(job) {
+                        // The queue is full: try again at the next tick.
+                        d.abort_compaction(job);
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    log::error!("compaction failed to start: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Major compaction of `table` (`nodetool compact`) on a compaction
+    /// thread; returns when it is done. Waits for a running compaction of
+    /// the table first (no new background one starts meanwhile).
+    pub async fn major(
+        &self,
+        db: &RefCell<Database>,
+        table: &engine::mutation::TableId,
+    ) -> Result<(), engine::EngineError> {
+        let pause = || glommio::timer::sleep(Duration::from_millis(20));
+        let id = loop {
+            self.drain(db);
+            let job = {
+                let mut d = db.borrow_mut();
+                d.request_major_compaction(table)?;
+                if d.compaction_running(table) {
+                    None
+                } else {
+                    match d.begin_major_compaction(table, engine::database::now_seconds())? {
+                        None => return Ok(()),
+                        Some(job) => match self.submit(job) {
+                            Ok(id) => Some(id),
+                            Err(job) => {
+                                d.abort_compaction(job);
+                                None
+                            }
+                        },
+                    }
+                }
+            };
+            if let Some(id) = job {
+                break id;
+            }
+            pause().await;
+        };
+        loop {
+            self.drain(db);
+            let done = {
+                let mut f = self.finished.borrow_mut();
+                f.iter()
+                    .position(|(i, _)| *i == id)
+                    .and_then(|p| f.remove(p))
+            };
+            if let Some((_, r)) = done {
+                return r.map_err(|e| engine::EngineError::Io(std::io::Error::other(e)));
+            }
+            pause().await;
+        }
+    }
+
+    /// Shutdown: cancels this shard's jobs and completes them as they come
+    /// back (a job past its log finishes and is installed; at most
+    /// `timeout` in all, then the rest is left to recovery at restart).
+    fn stop(&self, db: &RefCell<Database>, timeout: Duration) {
+        db.borrow_mut().cancel_compactions(None);
+        let deadline = std::time::Instant::now() + timeout;
+        while self.in_flight.get() > 0 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok((job, result)) => {
+                    self.in_flight.set(self.in_flight.get() - 1);
+                    self.complete(db, job, result);
+                }
+                Err(_) => {
+                    log::warn!(
+                        "{} compactions did not stop in time; a restart finishes or rolls them back",
+                        self.in_flight.get()
+                    );
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// The registry key of [`ShardServices`] (ids from `Sharded` count up from 0).
@@ -378,6 +579,8 @@ impl ShardRouter for RuntimeRouter {
 /// What every shard shares at start-up.
 struct Boot {
     config: Arc<Config>,
+    /// The node's compaction threads (`concurrent_compactors`).
+    compaction: Arc<CompactionExecutor>,
     local: LocalNodeInfo,
     schema_dir: PathBuf,
     /// Commitlog segments of an earlier shard layout, replayed by owner.
@@ -482,11 +685,14 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         Result<engine::sstable::SSTable, engine::EngineError>,
     )>(16);
     let flushes_in_flight = Rc::new(Cell::new(0usize));
+    let compaction = Rc::new(CompactionService::new(boot.compaction.clone()));
+    db.borrow_mut().compaction_manager().max_concurrent = boot.compaction.workers();
     let ticker = {
         let db = db.clone();
         let stop = ctx.stopped();
         let in_flight = flushes_in_flight.clone();
         let flush_rx = flush_rx.clone();
+        let compaction = compaction.clone();
         glommio::spawn_local(async move {
             let tick = async {
                 let mut ticks = 0u64;
@@ -524,11 +730,11 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
                             }
                         }
                     }
-                    // Background compaction, bounded by the CompactionManager.
+                    // Compactions run on the compaction threads; the shard
+                    // only starts and completes them.
+                    compaction.drain(&db);
                     if ticks.is_multiple_of(100) {
-                        if let Err(e) = db.borrow_mut().maybe_compact() {
-                            log::error!("compaction failed: {e}");
-                        }
+                        compaction.start_background(&db);
                     }
                 }
             };
@@ -580,6 +786,7 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         migrations,
         proxy,
         transport: transport.clone(),
+        compaction: compaction.clone(),
     });
     ctx.insert_service(NODE_SERVICES, services_rc.clone());
 
@@ -640,6 +847,7 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
     sa?;
     cl?;
     ticker.await;
+    compaction.stop(&db, Duration::from_secs(60));
     // Let background flushes finish before the final flush.
     while flushes_in_flight.get() > 0 {
         match flush_rx.recv_timeout(Duration::from_secs(60)) {
@@ -811,6 +1019,7 @@ fn reshard_sstables(
 /// Admin routes that need the node's services.
 fn register_node_routes(router: &mut Router, ctx: &ShardContext) {
     crate::service::admin_routes::register(router, ctx);
+    crate::service::admin_routes::register_compaction_routes(router, ctx);
     crate::service::forwarding::register_admin_routes(router, ctx);
     let shards = ctx.shards().clone();
     router.route("GET", "/storage_service/shard_stats", move |_| {

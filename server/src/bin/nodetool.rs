@@ -26,6 +26,7 @@ Commands:
     compact [<keyspace> [<tables>...]] Force a major compaction
     getendpoints <keyspace> <table> <key>  Print the replicas of a partition key
     tablestats [<keyspace[.table]>...]     Print table statistics
+    compactionstats                  Print running and pending compactions
     decommission                     Stream this node's data away and leave the ring
     shards                           Print per-shard runtime statistics (Tessera)
     help                             Print this help
@@ -184,6 +185,13 @@ fn run(inv: &Invocation) -> Result<String, String> {
             Ok(list.iter().map(|e| format!("{}\n", text(e))).collect())
         }
         "tablestats" | "cfstats" => Ok(format_tablestats(&get_json("/column_family/stats")?, args)),
+        "compactionstats" => {
+            arity(0, 0)?;
+            Ok(format_compactionstats(
+                &get_json("/compaction_manager/metrics/pending_tasks_by_table")?,
+                &get_json("/compaction_manager/compactions")?,
+            ))
+        }
         "decommission" => {
             arity(0, 0)?;
             call("POST", "/storage_service/decommission")?;
@@ -451,6 +459,11 @@ const KNOWN: &[(&str, &str)] = &[
     ("local_read_latency_ms", "Local read latency"),
     ("local_write_count", "Local write count"),
     ("local_write_latency_ms", "Local write latency"),
+    ("local_scan_count", "Local scan count"),
+    ("local_scan_latency_ms", "Local scan latency"),
+    ("compactions_pending", "Compactions pending"),
+    ("compactions_running", "Compactions running"),
+    ("compactions_completed", "Compactions completed"),
     (
         "bloom_filter_false_positives",
         "Bloom filter false positives",
@@ -524,6 +537,66 @@ fn format_tablestats(v: &Value, filters: &[String]) -> String {
         }
         out.push_str("----------------\n");
     }
+    out
+}
+
+/// `nodetool compactionstats`: pending tasks per table, then the running
+/// compactions (Cassandra 4's layout).
+fn format_compactionstats(pending: &Value, running: &Value) -> String {
+    let pending = pending.as_array().cloned().unwrap_or_default();
+    let total: u64 = pending
+        .iter()
+        .filter_map(|p| field(p, "task").as_u64())
+        .sum();
+    let mut out = format!("pending tasks: {total}\n");
+    for p in &pending {
+        let n = field(p, "task").as_u64().unwrap_or(0);
+        if n > 0 {
+            out.push_str(&format!(
+                "- {}.{}: {n}\n",
+                text(field(p, "ks")),
+                text(field(p, "cf"))
+            ));
+        }
+    }
+    out.push('\n');
+    let running = running.as_array().cloned().unwrap_or_default();
+    if running.is_empty() {
+        return out;
+    }
+    let mut rows = vec![[
+        "id",
+        "compaction type",
+        "keyspace",
+        "table",
+        "completed",
+        "total",
+        "unit",
+        "progress",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for c in &running {
+        let done = field(c, "completed").as_f64().unwrap_or(0.0);
+        let total = field(c, "total").as_f64().unwrap_or(0.0);
+        let progress = if total > 0.0 {
+            format!("{:.2}%", done / total * 100.0)
+        } else {
+            "n/a".to_string()
+        };
+        rows.push(vec![
+            text(field(c, "id")),
+            text(field(c, "task_type")),
+            text(field(c, "ks")),
+            text(field(c, "cf")),
+            text(field(c, "completed")),
+            text(field(c, "total")),
+            text(field(c, "unit")),
+            progress,
+        ]);
+    }
+    out.push_str(&table(&rows));
+    out.push_str("Active compaction remaining time :        n/a\n");
     out
 }
 
@@ -662,6 +735,29 @@ mod tests {
         assert!(!out.contains("t2") && !out.contains("other"), "{out}");
         let all = format_tablestats(&v, &[]);
         assert!(all.contains("Total number of tables: 3") && all.contains("Keyspace : other"));
+    }
+
+    #[test]
+    fn compactionstats_looks_like_nodetool() {
+        let pending = json!([{"ks": "ks", "cf": "t", "task": 1, "completed": 3},
+                             {"ks": "ks", "cf": "u", "task": 0, "completed": 1}]);
+        let running = json!([{"id": "0-7", "ks": "ks", "cf": "t", "task_type": "Compaction",
+            "completed": 512, "total": 2048, "unit": "bytes"}]);
+        let out = format_compactionstats(&pending, &running);
+        assert!(out.starts_with("pending tasks: 1\n- ks.t: 1\n\n"), "{out}");
+        assert!(!out.contains("ks.u"), "{out}");
+        assert!(
+            out.contains(
+                "id   compaction type  keyspace  table  completed  total  unit   progress"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("0-7  Compaction       ks        t      512        2048   bytes  25.00%"),
+            "{out}"
+        );
+        let idle = format_compactionstats(&json!([]), &json!([]));
+        assert_eq!(idle, "pending tasks: 0\n\n");
     }
 
     #[test]

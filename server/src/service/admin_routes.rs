@@ -18,6 +18,7 @@ use crate::node::services;
 use crate::schema::{KeyspaceMetadata, Schema, TableMetadata};
 use crate::service::storage_proxy::Replication;
 use crate::shard::ShardContext;
+use engine::database::TableStats;
 
 type TableId = [u8; 16];
 
@@ -218,12 +219,11 @@ async fn run_on_all(ctx: &ShardContext, op: Op, tables: Vec<Arc<TableMetadata>>)
                 let mut done = 0usize;
                 let mut in_memory = 0usize;
                 for (id, name) in ids.iter() {
-                    let r = {
-                        let mut db = s.db.borrow_mut();
-                        match op {
-                            Op::Flush => db.flush(id).map(|_| ()),
-                            Op::Compact => db.compact(id),
-                        }
+                    let r = match op {
+                        Op::Flush => s.db.borrow_mut().flush(id).map(|_| ()),
+                        // On a compaction thread, through the same path as
+                        // background compactions; returns when done.
+                        Op::Compact => s.compaction.major(&s.db, id).await,
                     };
                     match r {
                         Ok(()) => done += 1,
@@ -586,65 +586,7 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
     let c = ctx.clone();
     router.route("GET", "/column_family/stats", move |_| {
         let ctx = c.clone();
-        async move {
-            let s = match services(&ctx) {
-                Ok(s) => s,
-                Err(e) => return Response::error(503, &e.message),
-            };
-            let schema = s.migrations.schema();
-            let load = match node_load(&ctx).await {
-                Ok(l) => l,
-                Err(e) => return Response::error(500, e),
-            };
-            let mut keyspaces = Vec::new();
-            for ks in schema.keyspaces.values() {
-                let mut tables = Vec::new();
-                for t in ks.tables.values().filter(|t| !t.is_virtual) {
-                    let l = load.tables.get(&t.id).copied().unwrap_or_default();
-                    tables.push(
-                        json::Object::new()
-                            .str("name", &t.name)
-                            .num("sstable_count", l.sstables)
-                            .num("space_used_live", l.sstable_bytes)
-                            .num("space_used_total", l.sstable_bytes)
-                            .num(
-                                "number_of_partitions_estimate",
-                                l.memtable_partitions + l.sstable_partitions,
-                            )
-                            .num("memtable_cell_count", l.memtable_operations)
-                            .num("memtable_data_size", l.memtable_bytes)
-                            .raw("memtable_switch_count", "null")
-                            .raw("local_read_count", "null")
-                            .raw("local_read_latency_ms", "null")
-                            .raw("local_write_count", "null")
-                            .raw("local_write_latency_ms", "null")
-                            .num("pending_flushes", 0)
-                            .raw("bloom_filter_false_positives", "null")
-                            .raw("dropped_mutations", "null")
-                            .build(),
-                    );
-                }
-                if tables.is_empty() {
-                    continue;
-                }
-                keyspaces.push(
-                    json::Object::new()
-                        .str("name", &ks.name)
-                        .raw("read_count", "null")
-                        .raw("read_latency_ms", "null")
-                        .raw("write_count", "null")
-                        .raw("write_latency_ms", "null")
-                        .num("pending_flushes", 0)
-                        .raw("tables", &json::array(tables))
-                        .build(),
-                );
-            }
-            Response::ok(
-                json::Object::new()
-                    .raw("keyspaces", &json::array(keyspaces))
-                    .build(),
-            )
-        }
+        async move { column_family_stats(&ctx).await }
     });
 
     // POST flush / compact, whole node or one keyspace.
@@ -719,6 +661,233 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
             }
         }
     });
+}
+
+/// Every table's statistics, summed over the shards.
+async fn table_stats(ctx: &ShardContext) -> Result<HashMap<TableId, TableStats>, String> {
+    let per_shard = ctx
+        .shards()
+        .invoke_on_all(|ctx| async move {
+            let s = services(&ctx).map_err(|e| e.message.clone())?;
+            let schema = s.migrations.schema();
+            let db = s.db.borrow();
+            let mut tables = HashMap::new();
+            for ks in schema.keyspaces.values() {
+                for t in ks.tables.values() {
+                    if let Some(cf) = db.table(&t.id) {
+                        tables.insert(t.id, cf.stats());
+                    }
+                }
+            }
+            Ok::<_, String>(tables)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut sum: HashMap<TableId, TableStats> = HashMap::new();
+    for r in per_shard {
+        for (id, st) in r? {
+            sum.entry(id).or_default().add(&st);
+        }
+    }
+    Ok(sum)
+}
+
+/// Mean latency in milliseconds, `null` without operations.
+fn mean_ms(total_micros: u64, count: u64) -> String {
+    if count == 0 {
+        "null".into()
+    } else {
+        format!("{:.3}", total_micros as f64 / count as f64 / 1000.0)
+    }
+}
+
+/// `GET /column_family/stats`: what `nodetool tablestats` prints.
+async fn column_family_stats(ctx: &ShardContext) -> Response {
+    let s = match services(ctx) {
+        Ok(s) => s,
+        Err(e) => return Response::error(503, &e.message),
+    };
+    let schema = s.migrations.schema();
+    let stats = match table_stats(ctx).await {
+        Ok(l) => l,
+        Err(e) => return Response::error(500, e),
+    };
+    let mut keyspaces = Vec::new();
+    for ks in schema.keyspaces.values() {
+        let mut tables = Vec::new();
+        let mut total = TableStats::default();
+        for t in ks.tables.values().filter(|t| !t.is_virtual) {
+            let l = stats.get(&t.id).copied().unwrap_or_default();
+            total.add(&l);
+            tables.push(
+                json::Object::new()
+                    .str("name", &t.name)
+                    .num("sstable_count", l.sstable_count)
+                    .num("space_used_live", l.space_used_bytes)
+                    .num("space_used_total", l.space_used_bytes)
+                    .num(
+                        "number_of_partitions_estimate",
+                        l.memtable_partitions + l.sstable_partitions,
+                    )
+                    .num("memtable_cell_count", l.memtable_cells)
+                    .num("memtable_data_size", l.memtable_bytes)
+                    .num("memtable_switch_count", l.memtable_switch_count)
+                    .num("local_read_count", l.read_count)
+                    .raw(
+                        "local_read_latency_ms",
+                        &mean_ms(l.read_latency_micros, l.read_count),
+                    )
+                    .num("local_scan_count", l.scan_count)
+                    .raw(
+                        "local_scan_latency_ms",
+                        &mean_ms(l.scan_latency_micros, l.scan_count),
+                    )
+                    .num("local_write_count", l.write_count)
+                    .raw(
+                        "local_write_latency_ms",
+                        &mean_ms(l.write_latency_micros, l.write_count),
+                    )
+                    .num("pending_flushes", l.pending_flushes)
+                    .num("compactions_pending", l.compactions_pending)
+                    .num("compactions_running", l.compactions_running)
+                    .num("compactions_completed", l.compactions_completed)
+                    .num(
+                        "bloom_filter_false_positives",
+                        l.bloom_filter_false_positives,
+                    )
+                    .raw("dropped_mutations", "null")
+                    .build(),
+            );
+        }
+        if tables.is_empty() {
+            continue;
+        }
+        keyspaces.push(
+            json::Object::new()
+                .str("name", &ks.name)
+                .num("read_count", total.read_count)
+                .raw(
+                    "read_latency_ms",
+                    &mean_ms(total.read_latency_micros, total.read_count),
+                )
+                .num("write_count", total.write_count)
+                .raw(
+                    "write_latency_ms",
+                    &mean_ms(total.write_latency_micros, total.write_count),
+                )
+                .num("pending_flushes", total.pending_flushes)
+                .raw("tables", &json::array(tables))
+                .build(),
+        );
+    }
+    Response::ok(
+        json::Object::new()
+            .raw("keyspaces", &json::array(keyspaces))
+            .build(),
+    )
+}
+
+/// Registers the compaction manager's routes (`nodetool compactionstats`):
+/// `GET /compaction_manager/compactions` (running compactions, Scylla's
+/// shape) and `GET /compaction_manager/metrics/pending_tasks_by_table`.
+pub fn register_compaction_routes(router: &mut Router, ctx: &ShardContext) {
+    let c = ctx.clone();
+    router.route("GET", "/compaction_manager/compactions", move |_| {
+        let ctx = c.clone();
+        async move {
+            let s = match services(&ctx) {
+                Ok(s) => s,
+                Err(e) => return Response::error(503, &e.message),
+            };
+            let schema = s.migrations.schema();
+            let per_shard = ctx
+                .shards()
+                .invoke_on_all(|ctx| async move {
+                    services(&ctx)
+                        .map(|s| (ctx.id(), s.db.borrow().running_compactions()))
+                        .map_err(|e| e.message.clone())
+                })
+                .await;
+            let per_shard = match per_shard {
+                Ok(v) => v,
+                Err(e) => return Response::error(500, e.to_string()),
+            };
+            let mut items = Vec::new();
+            for r in per_shard {
+                let (shard, running) = match r {
+                    Ok(v) => v,
+                    Err(e) => return Response::error(500, e),
+                };
+                for c in running {
+                    let (ks, cf) = table_name(&schema, &c.table);
+                    items.push(
+                        json::Object::new()
+                            .str("id", &format!("{shard}-{}", c.id))
+                            .str("ks", &ks)
+                            .str("cf", &cf)
+                            .str("task_type", c.kind.name())
+                            .num("completed", c.completed_bytes)
+                            .num("total", c.total_bytes)
+                            .str("unit", "bytes")
+                            .num("shard", shard)
+                            .num("sstables", c.inputs)
+                            .num("elapsed_ms", c.elapsed.as_millis())
+                            .build(),
+                    );
+                }
+            }
+            Response::ok(json::array(items))
+        }
+    });
+    let c = ctx.clone();
+    router.route(
+        "GET",
+        "/compaction_manager/metrics/pending_tasks_by_table",
+        move |_| {
+            let ctx = c.clone();
+            async move {
+                let s = match services(&ctx) {
+                    Ok(s) => s,
+                    Err(e) => return Response::error(503, &e.message),
+                };
+                let schema = s.migrations.schema();
+                let stats = match table_stats(&ctx).await {
+                    Ok(l) => l,
+                    Err(e) => return Response::error(500, e),
+                };
+                let mut rows: Vec<(String, String, u64, u64)> = stats
+                    .iter()
+                    .filter(|(_, st)| st.compactions_pending > 0 || st.compactions_completed > 0)
+                    .map(|(id, st)| {
+                        let (ks, cf) = table_name(&schema, id);
+                        (ks, cf, st.compactions_pending, st.compactions_completed)
+                    })
+                    .collect();
+                rows.sort();
+                let items = rows.iter().map(|(ks, cf, pending, completed)| {
+                    json::Object::new()
+                        .str("ks", ks)
+                        .str("cf", cf)
+                        .num("task", pending)
+                        .num("completed", completed)
+                        .build()
+                });
+                Response::ok(json::array(items))
+            }
+        },
+    );
+}
+
+/// `(keyspace, table)` names of a table id (`?` when dropped meanwhile).
+fn table_name(schema: &Schema, id: &TableId) -> (String, String) {
+    for ks in schema.keyspaces.values() {
+        for t in ks.tables.values() {
+            if t.id == *id {
+                return (ks.name.clone(), t.name.clone());
+            }
+        }
+    }
+    ("?".into(), "?".into())
 }
 
 #[cfg(test)]

@@ -205,7 +205,9 @@ fn link(arena: &mut MemtableArena, preds: &[ArenaRef; MAX_HEIGHT], node: ArenaRe
 
 fn encode_row(arena: &mut MemtableArena, row: &Row) -> ArenaRef {
     let r = arena.alloc(format::row_len(row));
-    format::write_row(&mut Writer::new(arena.bytes_mut(r)), row);
+    let mut w = Writer::new(arena.bytes_mut(r));
+    format::write_row(&mut w, row);
+    debug_assert_eq!(w.position(), r.len(), "row_len is exact");
     r
 }
 

@@ -64,6 +64,27 @@ pub struct Prepared {
     pub result_columns: Vec<ColumnSpec>,
 }
 
+/// How long trace rows live, in seconds (Cassandra's `tracing_ttl`).
+const TRACE_TTL: u32 = 86_400;
+
+/// A request the client asked to trace (the TRACING flag): what
+/// `system_traces.sessions` and `system_traces.events` record about it.
+#[derive(Debug, Clone)]
+pub struct TraceSession {
+    /// The time UUID returned to the client in the response's tracing id.
+    pub session_id: [u8; 16],
+    pub client: std::net::IpAddr,
+    pub coordinator: std::net::SocketAddr,
+    /// `Execute CQL3 query`, `Preparing CQL3 query`, ...
+    pub request: String,
+    /// `query`, `consistency_level`, `page_size`, ...
+    pub parameters: Vec<(String, String)>,
+    pub started_at_millis: i64,
+    pub duration_micros: i64,
+    /// (activity, microseconds since the request started)
+    pub events: Vec<(String, i64)>,
+}
+
 /// Bound on the prepared statement cache (entries).
 const PREPARED_CACHE_CAPACITY: usize = 20_000;
 
@@ -345,6 +366,61 @@ impl QueryProcessor {
     /// Looks up a prepared statement (for the transport's metadata).
     pub fn get_prepared(&self, id: &Bytes) -> Option<Rc<Prepared>> {
         self.prepared.borrow().get(id).cloned()
+    }
+
+    /// Writes a traced request's `system_traces.sessions` row and its
+    /// `system_traces.events` rows (kept `TRACE_TTL` seconds, as Cassandra's
+    /// `tracing_ttl`), before the response carrying the session id leaves.
+    pub async fn record_trace(&self, t: &TraceSession) -> Result<(), ErrorResponse> {
+        let q = |s: &str| s.replace('\'', "''");
+        let id = proto::value::format_uuid(&t.session_id);
+        let params: Vec<String> = t
+            .parameters
+            .iter()
+            .map(|(k, v)| format!("'{}': '{}'", q(k), q(v)))
+            .collect();
+        let mut stmts = vec![format!(
+            "INSERT INTO system_traces.sessions (session_id, client, command, coordinator, \
+             coordinator_port, duration, parameters, request, started_at) VALUES ({id}, '{}', \
+             'QUERY', '{}', {}, {}, {{{}}}, '{}', {}) USING TTL {TRACE_TTL}",
+            t.client,
+            t.coordinator.ip(),
+            t.coordinator.port(),
+            t.duration_micros,
+            params.join(", "),
+            q(&t.request),
+            t.started_at_millis,
+        )];
+        for (activity, elapsed) in &t.events {
+            stmts.push(format!(
+                "INSERT INTO system_traces.events (session_id, event_id, activity, source, \
+                 source_elapsed, source_port, thread) VALUES ({id}, {}, '{}', '{}', {elapsed}, \
+                 {}, 'shard') USING TTL {TRACE_TTL}",
+                proto::value::format_uuid(&super::functions::now_timeuuid()),
+                q(activity),
+                t.coordinator.ip(),
+                t.coordinator.port(),
+            ));
+        }
+        for cql in &stmts {
+            // system_traces is written by the node only: no client-facing checks.
+            let parsed = parse_statement(cql).map_err(syntax)?;
+            let Statement::Insert(ins) = &parsed.statement else {
+                return Err(ErrorResponse::server("trace statement is not an INSERT"));
+            };
+            let table = resolve_table(&self.migrations.schema(), &ins.table, None)?;
+            let mut binds = BindCollector::new(&table.keyspace, &table.name, &[]);
+            let stmt = ModificationStatement::prepare_insert(table.clone(), ins, &mut binds)?;
+            let ctx = EvalCtx {
+                values: &[],
+                now_micros: crate::service::client_state::now_micros(),
+            };
+            let mut muts = Vec::new();
+            stmt.mutations(&ctx, self.timestamps.next(), None, &mut muts)?;
+            let ks = self.proxy.keyspace(&table.keyspace)?;
+            self.proxy.mutate(&ks, muts, Consistency::One).await?;
+        }
+        Ok(())
     }
 
     async fn run(

@@ -18,7 +18,7 @@ use proto::types;
 
 use super::events::{Outgoing, EVENT_SCHEMA, EVENT_STATUS, EVENT_TOPOLOGY};
 use super::TransportServices;
-use crate::cql3::query_processor::ExecResult;
+use crate::cql3::query_processor::{ExecResult, TraceSession};
 use crate::cql3::statements::ResultSet;
 use crate::service::client_state::ClientState;
 
@@ -47,6 +47,20 @@ pub struct Connection {
     started: bool,
     subscription: Option<u64>,
     assembler: SegmentAssembler,
+    /// The connection's two ends, for `system_traces` (client, coordinator).
+    peer: Option<std::net::SocketAddr>,
+    local: Option<std::net::SocketAddr>,
+    /// Tracing session id of the request being answered, sent in its response.
+    trace_id: Option<[u8; 16]>,
+}
+
+/// A traced request, from its arrival until its trace is recorded.
+struct TraceStart {
+    id: [u8; 16],
+    started: std::time::Instant,
+    started_at_millis: i64,
+    request: &'static str,
+    parameters: Vec<(String, String)>,
 }
 
 type Error = Box<dyn std::error::Error>;
@@ -54,6 +68,8 @@ type Error = Box<dyn std::error::Error>;
 impl Connection {
     pub async fn run(stream: TcpStream, services: Rc<TransportServices>) -> Result<(), Error> {
         stream.set_nodelay(true)?;
+        let peer = stream.peer_addr().ok();
+        let local = stream.local_addr().ok();
         let (mut reader, writer) = futures_lite::io::split(stream);
         let (tx, rx) = local_channel::new_bounded(services.limits.max_outstanding_responses);
         let shared = Rc::new(Shared {
@@ -70,6 +86,9 @@ impl Connection {
             started: false,
             subscription: None,
             assembler: SegmentAssembler::new(),
+            peer,
+            local,
+            trace_id: None,
         };
         let result = conn.read_loop(&mut reader).await;
         if let Some(id) = conn.subscription.take() {
@@ -285,7 +304,15 @@ impl Connection {
                 return false;
             }
         };
-        let RequestMessage { request, .. } = msg;
+        let RequestMessage {
+            request, tracing, ..
+        } = msg;
+        self.trace_id = None;
+        let mut trace = if tracing && self.started {
+            self.begin_trace(&request)
+        } else {
+            None
+        };
         match request {
             Request::Options => {
                 let mut opts: Vec<(String, Vec<String>)> = vec![
@@ -406,6 +433,7 @@ impl Connection {
                     .qp
                     .query(&q.query, &q.params, &mut self.client)
                     .await;
+                self.end_trace(trace.take()).await;
                 self.write_result(out, version, stream, r, q.params.skip_metadata, None);
                 true
             }
@@ -414,6 +442,7 @@ impl Connection {
                     .services
                     .qp
                     .prepare(&p.query, p.keyspace.as_deref(), &self.client);
+                self.end_trace(trace.take()).await;
                 match r {
                     Ok(prepared) => {
                         let result_metadata = ResultMetadata::new(prepared.result_columns.clone());
@@ -439,6 +468,7 @@ impl Connection {
                     .qp
                     .execute(&x.id, &x.params, &mut self.client)
                     .await;
+                self.end_trace(trace.take()).await;
                 self.write_result(
                     out,
                     version,
@@ -451,15 +481,95 @@ impl Connection {
             }
             Request::Batch(b) => {
                 let r = self.services.qp.batch(&b, &mut self.client).await;
+                self.end_trace(trace.take()).await;
                 self.write_result(out, version, stream, r, false, None);
                 true
             }
         }
     }
 
+    /// What `system_traces.sessions` says about a request the client asked to
+    /// trace (QUERY, PREPARE, EXECUTE and BATCH are traced, as in Cassandra).
+    fn begin_trace(&self, request: &Request) -> Option<TraceStart> {
+        let mut parameters = Vec::new();
+        let mut query_params = |p: &proto::request::query::QueryParameters| {
+            parameters.push((
+                "consistency_level".to_string(),
+                p.consistency.name().to_string(),
+            ));
+            if let Some(n) = p.page_size {
+                parameters.push(("page_size".to_string(), n.to_string()));
+            }
+            if let Some(c) = p.serial_consistency {
+                parameters.push(("serial_consistency_level".to_string(), c.name().to_string()));
+            }
+        };
+        let request = match request {
+            Request::Query(q) => {
+                query_params(&q.params);
+                parameters.push(("query".to_string(), q.query.clone()));
+                "Execute CQL3 query"
+            }
+            Request::Prepare(p) => {
+                parameters.push(("query".to_string(), p.query.clone()));
+                "Preparing CQL3 query"
+            }
+            Request::Execute(x) => {
+                query_params(&x.params);
+                if let Some(p) = self.services.qp.get_prepared(&x.id) {
+                    parameters.push(("query".to_string(), p.query.clone()));
+                }
+                "Execute CQL3 prepared query"
+            }
+            Request::Batch(b) => {
+                parameters.push((
+                    "consistency_level".to_string(),
+                    b.consistency.name().to_string(),
+                ));
+                "Execute batch of CQL3 queries"
+            }
+            _ => return None,
+        };
+        Some(TraceStart {
+            id: crate::cql3::functions::now_timeuuid(),
+            started: std::time::Instant::now(),
+            started_at_millis: crate::service::client_state::now_micros() / 1000,
+            request,
+            parameters,
+        })
+    }
+
+    /// Records a traced request in `system_traces`; its response then carries
+    /// the session id. A trace that cannot be written is logged, and the
+    /// response goes out untraced.
+    async fn end_trace(&mut self, t: Option<TraceStart>) {
+        let (Some(t), Some(local)) = (t, self.local) else {
+            return;
+        };
+        let elapsed = t.started.elapsed().as_micros() as i64;
+        let session = TraceSession {
+            session_id: t.id,
+            client: self.peer.map(|a| a.ip()).unwrap_or(local.ip()),
+            coordinator: local,
+            request: t.request.to_string(),
+            parameters: t.parameters,
+            started_at_millis: t.started_at_millis,
+            duration_micros: elapsed,
+            events: vec![
+                (format!("{}: started", t.request), 0),
+                (format!("{}: finished", t.request), elapsed),
+            ],
+        };
+        match self.services.qp.record_trace(&session).await {
+            Ok(()) => self.trace_id = Some(t.id),
+            Err(e) => log::warn!("could not record tracing session: {}", e.message),
+        }
+    }
+
     fn write(&self, out: &mut Vec<u8>, stream: i16, resp: Response) {
         let version = self.version_or_default();
-        let start = response::encode_response(out, version, stream, &resp, None, &[]);
+        let start =
+            response::encode_response(out, version, stream, &resp, self.trace_id.as_ref(), &[]);
         self.maybe_compress(out, start, version);
     }
 
@@ -491,7 +601,16 @@ impl Connection {
                 Response::Result(ResultBody::SchemaChange(super::events::to_protocol(&ev))),
             ),
             Ok(ExecResult::Rows(rs)) => {
-                let start = frame::begin_envelope(out, version, 0, stream, opcode::RESULT);
+                let header_flags = if self.trace_id.is_some() {
+                    flags::TRACING
+                } else {
+                    0
+                };
+                let start =
+                    frame::begin_envelope(out, version, header_flags, stream, opcode::RESULT);
+                if let Some(id) = &self.trace_id {
+                    types::write_uuid(out, id);
+                }
                 encode_rows(out, version, &rs, skip_metadata, client_metadata_id);
                 frame::finish_envelope(out, start);
                 self.maybe_compress(out, start, version);

@@ -75,3 +75,28 @@ def test_prepared_select_star_evicted_by_alter_table(node, session, table):
         assert _rows_column_count(_execute(conn, same_id, SKIP_METADATA))[1] == 1
     finally:
         conn.close()
+
+
+def test_query_tracing(session, table):
+    """gocql TestTracing: a request sent with the TRACING flag gets a tracing session id in
+    its response, and system_traces.sessions / system_traces.events describe it."""
+    t = table("id int PRIMARY KEY")
+    rs = session.execute(f"INSERT INTO {t} (id) VALUES (42)", trace=True)
+    trace = rs.get_query_trace(max_wait_sec=10)
+    assert trace.request_type == "Execute CQL3 query"
+    assert trace.parameters["query"] == f"INSERT INTO {t} (id) VALUES (42)"
+    assert trace.parameters["consistency_level"] == "LOCAL_ONE"
+    assert trace.duration.total_seconds() >= 0 and trace.started_at is not None
+    assert str(trace.coordinator) == session.cluster.contact_points[0]
+    assert len(trace.events) >= 2
+
+    # a prepared statement is traced too, with its query text
+    sel = session.prepare(f"SELECT id FROM {t} WHERE id = ?")
+    rs = session.execute(sel, [42], trace=True)
+    assert rs.one().id == 42
+    trace = rs.get_query_trace(max_wait_sec=10)
+    assert trace.request_type == "Execute CQL3 prepared query"
+    assert trace.parameters["query"] == f"SELECT id FROM {t} WHERE id = ?"
+
+    # untraced requests name no session
+    assert session.execute(f"SELECT id FROM {t} WHERE id = 42").get_all_query_traces() == []

@@ -68,6 +68,10 @@ done
 REGEX="^($(IFS='|'; echo "${RUN[*]}"))\$"
 [[ -n "${GOCQL_RUN:-}" ]] && REGEX="$GOCQL_RUN"
 
+# gocql's tests assume port 9042 unless the host names another.
+CLUSTER="$ADDR"
+[[ "$PORT" == 9042 ]] || CLUSTER="$ADDR:$PORT"
+
 rc=0
 for proto in $PROTOS; do
     log="$PEER_LOGS/gocql-v$proto.log"
@@ -78,7 +82,7 @@ for proto in $PROTOS; do
     # gocql reads testdata/ relative to its package directory.
     (cd "$SRC" && timeout --kill-after=30 "${GOCQL_TIMEOUT:-600}" "$BIN" -test.v -test.count 1 \
         -test.timeout "${GOCQL_TIMEOUT:-600}s" -test.run "$REGEX" \
-        -cluster "$ADDR" -proto "$proto" -rf 1 -clusterSize 1 -autowait 1000ms \
+        -cluster "$CLUSTER" -proto "$proto" -rf 1 -clusterSize 1 -autowait 1000ms \
         -gocql.timeout 5s -gocql.cversion "$CVERSION") >"$log" 2>&1
     go_rc=$?
     set -e

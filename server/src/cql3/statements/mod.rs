@@ -193,6 +193,24 @@ pub fn engine_schema(table: &TableMetadata) -> TableSchema {
             .collect(),
         table.options.gc_grace_seconds,
     )
+    .with_compaction(compaction_strategy(table))
+}
+
+/// The table's `compaction = {...}` option as the engine's strategy (an
+/// unknown class or bad number falls back to size-tiered, with a warning).
+fn compaction_strategy(table: &TableMetadata) -> engine::compaction::CompactionStrategy {
+    let options = table
+        .options
+        .compaction
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    engine::compaction::CompactionStrategy::from_options(options).unwrap_or_else(|e| {
+        log::warn!(
+            "table {}: {e}; using SizeTieredCompactionStrategy",
+            table.qualified_name()
+        );
+        Default::default()
+    })
 }
 
 /// Resolves `[ks.]table` against the schema and the connection's keyspace.

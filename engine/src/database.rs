@@ -26,7 +26,7 @@ use crate::read::{ReadCommand, TokenRange};
 use crate::reader::{read_merged, scan_merged, MutationSource};
 use crate::schema::TableSchema;
 use crate::serialize::encode_mutation;
-use crate::sstable::{load_directory, sync_dir, SSTable, SSTableWriter};
+use crate::sstable::{load_directory, sync_dir, BlockCache, SSTable, SSTableWriter};
 
 /// A background flush: writes a frozen memtable to a new SSTable. `Send`,
 /// so it can run off the shard's thread.
@@ -88,6 +88,11 @@ pub struct EngineConfig {
     /// Flushes run off the shard's thread (see [`Database::begin_flush`]);
     /// writes only block when memtables reach twice the budget.
     pub background_flush: bool,
+    /// Capacity (bytes) of the shard's cache of decompressed SSTable data
+    /// blocks (Cassandra's chunk cache, `file_cache_size`); `None`: as much
+    /// as `memtable_space_bytes` (Cassandra's defaults give both a quarter
+    /// of the heap). 0 disables the cache.
+    pub block_cache_bytes: Option<usize>,
 }
 
 impl EngineConfig {
@@ -99,6 +104,7 @@ impl EngineConfig {
             data_directory: None,
             memtable_budget_bytes: 256 << 20,
             background_flush: false,
+            block_cache_bytes: None,
         }
     }
 
@@ -568,6 +574,9 @@ pub struct Database {
     reads: AtomicU64,
     scans: AtomicU64,
     flushes: u64,
+    /// Decompressed data blocks of this shard's SSTables (attached to each
+    /// SSTable when it is installed).
+    block_cache: Arc<BlockCache>,
 }
 
 /// Seconds since the epoch (Cassandra's `nowInSec`).
@@ -586,7 +595,11 @@ pub fn table_dir_name(id: &TableId) -> String {
 impl Database {
     /// An empty shard storage with `config`.
     pub fn new(config: EngineConfig) -> Self {
+        let cache_bytes = config
+            .block_cache_bytes
+            .unwrap_or(config.memtable_space_bytes);
         Database {
+            block_cache: Arc::new(BlockCache::new(cache_bytes)),
             config,
             tables: HashMap::new(),
             commitlog: None,
@@ -604,6 +617,11 @@ impl Database {
     /// The configuration this shard was built with.
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// The shard's block cache (its counters: `.stats()`).
+    pub fn block_cache(&self) -> &Arc<BlockCache> {
+        &self.block_cache
     }
 
     /// Opens a shard: creates every table (loading its SSTables) and then
@@ -671,6 +689,9 @@ impl Database {
         }
         info!("creating table {}", format_table_id(&schema.id));
         let cf = ColumnFamily::open(schema.clone(), dir.into())?;
+        cf.sstables
+            .iter()
+            .for_each(|s| s.attach_cache(&self.block_cache));
         self.tables.insert(schema.id, cf);
         Ok(())
     }
@@ -1098,6 +1119,7 @@ impl Database {
             return Err(e);
         }
         let sstable = w.finish()?.commit(cf.schema.clone())?;
+        sstable.attach_cache(&self.block_cache);
         info!(
             "flushed table {}: {} partitions, {} bytes to {}",
             format_table_id(table),
@@ -1203,6 +1225,7 @@ impl Database {
                     sstable.size(),
                     sstable.path().display()
                 );
+                sstable.attach_cache(&self.block_cache);
                 cf.sstables.push(Arc::new(sstable));
                 cf.flushing.retain(|m| !Arc::ptr_eq(m, &job.memtable));
                 cf.metrics.flushes += 1;
@@ -1463,6 +1486,9 @@ impl Database {
         }
         cf.sstables
             .retain(|s| !job.inputs().iter().any(|i| Arc::ptr_eq(i, s)));
+        out.outputs
+            .iter()
+            .for_each(|s| s.attach_cache(&self.block_cache));
         cf.sstables.extend(out.outputs.iter().cloned());
         cf.sstables.sort_by_key(|s| s.generation());
         cf.metrics.compactions += 1;

@@ -7,8 +7,11 @@
 //! under a temporary name, fsynced, renamed and the directory fsynced, so a
 //! file with its final name is always complete. [`SSTable`] is a
 //! [`MutationSource`]: it returns raw content (tombstones included) and is
-//! merged with memtables and other SSTables by the read path.
+//! merged with memtables and other SSTables by the read path. Data blocks
+//! read on the shard's thread go through the shard's [`BlockCache`] once
+//! the SSTable is attached to it ([`SSTable::attach_cache`]).
 
+pub mod cache;
 pub mod format;
 mod writer;
 
@@ -17,7 +20,7 @@ use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -28,6 +31,7 @@ use crate::reader::MutationSource;
 use crate::schema::TableSchema;
 use crate::serialize::decode_partition_at;
 
+pub use cache::{BlockCache, BlockCacheStats};
 use format::{
     BloomFilter, Cursor, Footer, SSTableStats, BLOCK_OVERHEAD, FOOTER_SIZE, FORMAT_VERSION,
     HEADER_SIZE, MAGIC, MAX_BLOCK_SIZE,
@@ -90,6 +94,24 @@ pub struct SSTable {
     stats: SSTableStats,
     /// Reads the bloom filter admitted whose key was not in the file.
     bloom_false_positives: AtomicU64,
+    /// The shard's block cache and this file's id in it, once attached.
+    cache: OnceLock<CacheHandle>,
+}
+
+#[derive(Debug)]
+struct CacheHandle {
+    cache: Arc<BlockCache>,
+    file: u64,
+}
+
+impl Drop for SSTable {
+    /// The file is closed (deleted, compacted away, or the table dropped):
+    /// its blocks leave the cache.
+    fn drop(&mut self) {
+        if let Some(h) = self.cache.get() {
+            h.cache.forget(h.file, self.blocks.len() as u32);
+        }
+    }
 }
 
 fn corrupt(path: &Path, reason: impl Into<String>) -> EngineError {
@@ -175,7 +197,23 @@ impl SSTable {
             bloom,
             stats,
             bloom_false_positives: AtomicU64::new(0),
+            cache: OnceLock::new(),
         })
+    }
+
+    /// Serves this file's data blocks through `cache` from now on (reads
+    /// on the cache's thread only; see [`cache`]). An SSTable is attached
+    /// to at most one cache: later calls do nothing.
+    pub fn attach_cache(&self, cache: &Arc<BlockCache>) {
+        self.cache.get_or_init(|| CacheHandle {
+            cache: cache.clone(),
+            file: cache.register(),
+        });
+    }
+
+    /// Number of data blocks.
+    pub fn block_count(&self) -> usize {
+        self.blocks.len()
     }
 
     /// Reads the bloom filter let through for keys the file does not
@@ -236,6 +274,22 @@ impl SSTable {
         )
     }
 
+    /// Data block `i`, verified and decompressed: from the block cache when
+    /// attached and cached there, else from the file (then cached).
+    fn block(&self, i: u32) -> Result<Bytes, EngineError> {
+        let Some(h) = self.cache.get() else {
+            return self.read_block(i);
+        };
+        if let Some(b) = h.cache.get(h.file, i) {
+            return Ok(b);
+        }
+        let b = self.read_block(i)?;
+        h.cache.insert(h.file, i, &b);
+        Ok(b)
+    }
+
+    /// Reads data block `i` from the file (one `pread` of its byte range)
+    /// and checks its CRC32C, lengths and LZ4 framing.
     fn read_block(&self, i: u32) -> Result<Bytes, EngineError> {
         let h = self
             .blocks
@@ -283,7 +337,8 @@ impl SSTable {
         Ok(p)
     }
 
-    /// Reads and checks every data block and partition (a scrub).
+    /// Reads and checks every data block and partition (a scrub): always
+    /// from the file, never from the block cache.
     pub fn verify(&self) -> Result<(), EngineError> {
         let mut cur: Option<(u32, Bytes)> = None;
         for e in &self.index {
@@ -397,7 +452,7 @@ impl MutationSource for SSTable {
             return Ok(None);
         };
         let e = &self.index[i];
-        let block = self.read_block(e.block)?;
+        let block = self.block(e.block)?;
         let p = self.decode_entry(e, &block)?;
         Ok(Some(self.slice(p, ranges)))
     }
@@ -419,7 +474,7 @@ impl MutationSource for SSTable {
                         return None;
                     }
                     if cur.as_ref().is_none_or(|(b, _)| *b != e.block) {
-                        match self.read_block(e.block) {
+                        match self.block(e.block) {
                             Ok(b) => cur = Some((e.block, b)),
                             Err(err) => {
                                 failed = true;

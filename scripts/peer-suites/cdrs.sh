@@ -72,7 +72,7 @@ peer_say "cargo test --no-run (cdrs-tokio $VERSION, target $CARGO_TARGET_DIR)"
 if [[ -n "${CDRS_TESTS:-}" ]]; then
     read -r -a FILES <<<"$CDRS_TESTS"
 else
-    mapfile -t FILES < <(cd "$PKG/tests" && ls -- *.rs | sed 's/\.rs$//')
+    mapfile -t FILES < <(find "$PKG/tests" -maxdepth 1 -name '*.rs' -printf '%f\n' | sed 's/\.rs$//' | sort)
 fi
 mapfile -t SKIP < <(peer_expect "$EXPECT" skip)
 

@@ -44,7 +44,7 @@ if ! command -v go >/dev/null || [[ ! -f "$SRC/session.go" ]]; then
 fi
 
 # --- the test binary (rebuilt when the sources change) ----------------------------------
-export GO111MODULE=off GOPATH="$GOCODE" GOFLAGS= GOCACHE="$PEER_WORK/gocache"
+export GO111MODULE=off GOPATH="$GOCODE" GOFLAGS="" GOCACHE="$PEER_WORK/gocache"
 BIN="$PEER_WORK/gocql.test"
 if [[ ! -x "$BIN" ]] || [[ -n "$(find "$SRC" -maxdepth 1 -name '*.go' -newer "$BIN" -print -quit)" ]]; then
     peer_say "go test -c -tags 'cassandra integration' $GOCQL_PKG ($(go version | awk '{print $3}'))"

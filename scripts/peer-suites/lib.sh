@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/peer-suites/*.sh (sourced, not run): one Tessera node with a temp
 # workdir, and the expectation lists (<suite>-expect.txt) every suite reads.
 #

@@ -5,6 +5,7 @@ pub mod config;
 pub mod cql3;
 pub mod dht;
 pub mod gms;
+pub mod index;
 pub mod locator;
 pub mod logging;
 pub mod net;

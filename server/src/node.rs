@@ -574,6 +574,22 @@ impl ShardRouter for RuntimeRouter {
                 .map(|_| ())
         })
     }
+    fn forward_task(
+        &self,
+        shard: usize,
+        task: crate::service::storage_proxy::ProxyTask,
+    ) -> Fut<Box<dyn std::any::Any + Send>> {
+        let shards = self.ctx.shards().clone();
+        Box::pin(async move {
+            shards
+                .invoke_on(shard, move |ctx| async move {
+                    let s = services(&ctx)?;
+                    Ok::<_, ErrorResponse>(task(s.proxy.clone()).await)
+                })
+                .await
+                .map_err(shard_error)?
+        })
+    }
 }
 
 /// What every shard shares at start-up.
@@ -662,6 +678,10 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
     }
     if let Some(dir) = &boot.reshard_sstables {
         reshard_sstables(&db, &migrations.schema(), dir, shard, nr_shards)?;
+    }
+    if boot.reshard_dir.is_some() || boot.reshard_sstables.is_some() {
+        // Base rows moved between shards; local index rows must follow.
+        crate::index::rebuild_all(&mut db.borrow_mut(), &migrations.schema());
     }
     // Blocking is fine here: no shard serves anything before all are past it.
     boot.replayed.wait();

@@ -16,7 +16,7 @@ use proto::value::ColumnType;
 use super::ast::{self, BatchKind, ParsedStatement, Statement};
 use super::eval::EvalCtx;
 use super::parser::parse_statement;
-use super::statements::batch::{batch_mutations, batch_timestamp};
+use super::statements::batch::{batch_mutations, batch_timestamp, execute_with_reads};
 use super::statements::modification::{Existing, Lwt, ModificationStatement};
 use super::statements::select::{SelectOptions, SelectStatement};
 use super::statements::{keyspace_of, resolve_table, BindCollector, ColumnSpec, ResultSet};
@@ -465,14 +465,22 @@ impl QueryProcessor {
                     _ => self.timestamps.next(),
                 };
                 // Read-before-write (conditions, counters, list elements):
-                // when this shard owns the partition, the read and the write
-                // below run with no suspension point in between, so they are
-                // atomic with respect to every other request of the shard.
-                let existing = if m.requires_read() {
-                    Some(self.read_existing(m, &ctx, &ks).await?)
-                } else {
-                    None
-                };
+                // one read-check-write on the shard owning each partition,
+                // wherever the request arrived (statements/modification.rs).
+                if m.requires_read() {
+                    let cl = if conditional && params.consistency == Consistency::Any {
+                        Consistency::One
+                    } else {
+                        params.consistency
+                    };
+                    return Ok(
+                        match m.execute_read_write(&self.proxy, &ks, &ctx, ts, cl).await? {
+                            Some(rs) => ExecResult::Rows(rs),
+                            None => ExecResult::Void,
+                        },
+                    );
+                }
+                let existing: Option<Existing> = None;
                 let mut result = ExecResult::Void;
                 if conditional {
                     let (applied, rs) = m.check_conditions(
@@ -503,6 +511,22 @@ impl QueryProcessor {
                     Some(t) => t,
                     None => params.timestamp.unwrap_or_else(|| self.timestamps.next()),
                 };
+                if statements.iter().any(|s| s.requires_read()) {
+                    let stmts: Vec<&ModificationStatement> = statements.iter().collect();
+                    let ts = self.conditional_batch_timestamp(&stmts, timestamp.is_some(), ts)?;
+                    let pairs: Vec<_> = statements
+                        .iter()
+                        .map(|s| (s, EvalCtx { values, now_micros }))
+                        .collect();
+                    return Ok(
+                        match execute_with_reads(&self.proxy, *kind, &pairs, ts, params.consistency)
+                            .await?
+                        {
+                            Some(rs) => ExecResult::Rows(rs),
+                            None => ExecResult::Void,
+                        },
+                    );
+                }
                 let mut pairs: Vec<(&ModificationStatement, EvalCtx<'_>, Option<Existing>)> =
                     Vec::with_capacity(statements.len());
                 for s in statements {
@@ -581,6 +605,26 @@ impl QueryProcessor {
                 }
             }
         }
+    }
+
+    /// The timestamp of a batch: a conditional batch takes the node's (the
+    /// driver's default one is ignored, as for a conditional statement) and
+    /// refuses `USING TIMESTAMP`.
+    fn conditional_batch_timestamp(
+        &self,
+        stmts: &[&ModificationStatement],
+        explicit: bool,
+        ts: i64,
+    ) -> Result<i64, ErrorResponse> {
+        if !stmts.iter().any(|s| !matches!(s.lwt, Lwt::None)) {
+            return Ok(ts);
+        }
+        if explicit {
+            return Err(ErrorResponse::invalid(
+                "Cannot provide custom timestamp for conditional BATCH",
+            ));
+        }
+        Ok(self.timestamps.next())
     }
 
     /// Reads the current content of the partitions `m` writes.
@@ -702,6 +746,28 @@ impl QueryProcessor {
                 _ => unreachable!("checked above"),
             })
             .collect();
+        if stmts.iter().any(|s| s.requires_read()) {
+            let ts = self.conditional_batch_timestamp(&stmts, false, ts)?;
+            let pairs: Vec<_> = stmts
+                .iter()
+                .zip(&req.statements)
+                .map(|(m, s)| {
+                    (
+                        *m,
+                        EvalCtx {
+                            values: &s.values,
+                            now_micros,
+                        },
+                    )
+                })
+                .collect();
+            return Ok(
+                match execute_with_reads(&self.proxy, kind, &pairs, ts, req.consistency).await? {
+                    Some(rs) => ExecResult::Rows(rs),
+                    None => ExecResult::Void,
+                },
+            );
+        }
         let mut pairs: Vec<(&ModificationStatement, EvalCtx<'_>, Option<Existing>)> =
             Vec::with_capacity(stmts.len());
         for (m, s) in stmts.iter().zip(&req.statements) {

@@ -202,8 +202,20 @@ enum Op {
 
 /// Flushes or major-compacts `tables` on every shard.
 async fn run_on_all(ctx: &ShardContext, op: Op, tables: Vec<Arc<TableMetadata>>) -> Response {
-    let ids: Arc<Vec<(TableId, String)>> =
-        Arc::new(tables.iter().map(|t| (t.id, t.qualified_name())).collect());
+    // A table's local secondary index tables go with it (Cassandra flushes
+    // and compacts index tables with their base table).
+    let ids: Arc<Vec<(TableId, String)>> = Arc::new(
+        tables
+            .iter()
+            .flat_map(|t| {
+                std::iter::once((t.id, t.qualified_name())).chain(
+                    crate::index::local_indexes(t)
+                        .into_iter()
+                        .map(|i| (i.table_id, format!("{}.{}", t.keyspace, i.name))),
+                )
+            })
+            .collect(),
+    );
     let what = if op == Op::Flush {
         "flush"
     } else {

@@ -200,7 +200,23 @@ pub trait ShardRouter {
         cmd: ReadCommand,
         limit: usize,
     ) -> Pin<Box<dyn Future<Output = Result<Vec<PartitionUpdate>, ErrorResponse>>>>;
+    /// Runs `task` with the `StorageProxy` of `shard` (local index lookups,
+    /// read-modify-write on the owner shard).
+    fn forward_task(
+        &self,
+        shard: usize,
+        task: ProxyTask,
+    ) -> Pin<Box<dyn Future<Output = Result<Box<dyn std::any::Any + Send>, ErrorResponse>>>> {
+        let _ = (shard, task);
+        Box::pin(async { Err(ErrorResponse::server("cross-shard tasks are not supported")) })
+    }
 }
+
+/// Work sent to another shard's `StorageProxy` (see [`ShardRouter::forward_task`]).
+pub type ProxyTask = Box<
+    dyn FnOnce(Rc<StorageProxy>) -> Pin<Box<dyn Future<Output = Box<dyn std::any::Any + Send>>>>
+        + Send,
+>;
 
 /// The coordinator of one shard.
 pub struct StorageProxy {
@@ -215,6 +231,8 @@ pub struct StorageProxy {
     pub(crate) write_timeout: std::time::Duration,
     pub(crate) read_timeout: std::time::Duration,
     pub(crate) group_commit: Rc<GroupCommit>,
+    /// This shard's local secondary indexes (see `crate::index`).
+    pub indexes: crate::index::IndexRegistry,
 }
 
 impl StorageProxy {
@@ -234,6 +252,7 @@ impl StorageProxy {
             write_timeout: std::time::Duration::from_millis(2000),
             read_timeout: std::time::Duration::from_millis(5000),
             group_commit: GroupCommit::new(None),
+            indexes: crate::index::IndexRegistry::default(),
         }
     }
 
@@ -588,6 +607,7 @@ impl StorageProxy {
     /// Replica path: applies a mutation on this shard.
     pub fn replica_apply(&self, m: &Mutation) -> Result<(), ErrorResponse> {
         self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
+        self.apply_index_entries(m)?;
         self.db.borrow_mut().apply(m).map_err(write_error)
     }
 
@@ -596,6 +616,7 @@ impl StorageProxy {
     /// `commitlog_sync_batch_window_in_ms` share that sync.
     pub async fn replica_apply_durable(&self, m: &Mutation) -> Result<(), ErrorResponse> {
         self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
+        self.apply_index_entries(m)?;
         let pos = self
             .db
             .borrow_mut()
@@ -815,4 +836,153 @@ pub fn rows_to_partitions(
         p.rows.sort_by(|a, b| schema.compare_clustering(&a.0, &b.0));
     }
     out
+}
+
+/// Local secondary index maintenance and read-modify-write on the owner
+/// shard (lightweight transactions, counters, list element operations).
+impl StorageProxy {
+    /// Replica path: writes the index rows of base mutation `m` (before the
+    /// base row: a crash in between leaves an index row the read re-check
+    /// drops, never a base row its index misses).
+    pub(crate) fn apply_index_entries(&self, m: &Mutation) -> Result<(), ErrorResponse> {
+        let schema = self.node.schema();
+        let Some(indexes) = self.indexes.for_table(&schema, &m.table) else {
+            return Ok(());
+        };
+        let muts = crate::index::index_mutations(&indexes, m);
+        let mut db = self.db.borrow_mut();
+        for im in &muts {
+            if db.has_table(&im.table) {
+                db.apply_deferred(im).map_err(write_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Consistency check of a read served by this node's shards.
+    pub(crate) fn check_read(
+        &self,
+        ks: &KeyspaceMetadata,
+        cl: Consistency,
+    ) -> Result<(), ErrorResponse> {
+        self.check(ks, cl, false)
+    }
+
+    /// Whether reads go to other nodes (index lookups then scan instead).
+    pub(crate) fn clustered(&self) -> bool {
+        self.is_clustered()
+    }
+
+    /// Runs `f` with the `StorageProxy` of `shard` (this one included).
+    pub(crate) async fn on_shard<T, F>(&self, shard: usize, f: F) -> Result<T, ErrorResponse>
+    where
+        T: Send + 'static,
+        F: FnOnce(Rc<StorageProxy>) -> Pin<Box<dyn Future<Output = Result<T, ErrorResponse>>>>
+            + Send
+            + 'static,
+    {
+        let Some(r) = self.router.as_ref() else {
+            return Err(ErrorResponse::server("no shard router"));
+        };
+        let task: ProxyTask = Box::new(move |p: Rc<StorageProxy>| {
+            Box::pin(async move { Box::new(f(p).await) as Box<dyn std::any::Any + Send> })
+        });
+        let any = r.forward_task(shard, task).await?;
+        match any.downcast::<Result<T, ErrorResponse>>() {
+            Ok(r) => *r,
+            Err(_) => Err(ErrorResponse::server("cross-shard task: unexpected reply")),
+        }
+    }
+
+    /// Read-check-write of one partition as a single operation on the shard
+    /// that owns it: `f` gets the partition's current live content (read
+    /// at `now`) and returns the mutations to apply and a result.
+    ///
+    /// On one node the read and the writes run on the owner shard with no
+    /// suspension point in between, so concurrent operations on the same
+    /// partition — wherever they arrived — serialise. In a cluster the
+    /// coordinator reads at ONE and writes at `cl` (not linearizable: Paxos
+    /// is not implemented).
+    pub async fn read_modify_write<T, F>(
+        &self,
+        ks: &KeyspaceMetadata,
+        table: &TableMetadata,
+        key: PartitionKey,
+        now: i32,
+        cl: Consistency,
+        f: F,
+    ) -> Result<T, ErrorResponse>
+    where
+        T: Send + 'static,
+        F: FnOnce(Option<PartitionUpdate>) -> Result<(Vec<Mutation>, T), ErrorResponse>
+            + Send
+            + 'static,
+    {
+        if self.is_clustered() && !ks.is_system {
+            let cmd = ReadCommand::full(now);
+            let current = self
+                .read_partition(ks, table, &key, &cmd, Consistency::One)
+                .await?;
+            let (muts, out) = f(current)?;
+            if !muts.is_empty() {
+                self.mutate(ks, muts, cl).await?;
+            }
+            return Ok(out);
+        }
+        self.check(ks, cl, true)?;
+        let id = table.id;
+        match self.remote_owner(key.token) {
+            None => self.replica_read_modify_write(id, key, now, f).await,
+            Some((owner, _)) => {
+                self.on_shard(owner, move |p| {
+                    Box::pin(async move { p.replica_read_modify_write(id, key, now, f).await })
+                })
+                .await
+            }
+        }
+    }
+
+    /// Replica path of [`StorageProxy::read_modify_write`]: must run on the
+    /// shard owning `key`.
+    pub async fn replica_read_modify_write<T, F>(
+        &self,
+        table: [u8; 16],
+        key: PartitionKey,
+        now: i32,
+        f: F,
+    ) -> Result<T, ErrorResponse>
+    where
+        F: FnOnce(Option<PartitionUpdate>) -> Result<(Vec<Mutation>, T), ErrorResponse>,
+    {
+        self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
+        // From here to the last apply_deferred there is no await: nothing
+        // else runs on this shard in between.
+        let current = self
+            .db
+            .borrow()
+            .read_partition(&table, &key, &ReadCommand::full(now))
+            .map_err(|e| storage_error_id(&table, e))?;
+        let (muts, out) = f(current)?;
+        if muts.iter().any(|m| m.update.key != key) {
+            return Err(ErrorResponse::server(
+                "internal error: read-modify-write outside its partition",
+            ));
+        }
+        let mut last = None;
+        for m in &muts {
+            self.apply_index_entries(m)?;
+            let pos = self
+                .db
+                .borrow_mut()
+                .apply_deferred(m)
+                .map_err(write_error)?;
+            last = pos.or(last);
+        }
+        if let (Some(pos), Some(_)) = (last, self.group_commit.window) {
+            self.group_commit
+                .wait(&self.group_commit, &self.db, pos)
+                .await?;
+        }
+        Ok(out)
+    }
 }

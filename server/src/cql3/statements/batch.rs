@@ -17,24 +17,11 @@ pub fn batch_mutations(
     let mut out = Vec::new();
     for (stmt, ctx, existing) in stmts {
         if !matches!(stmt.lwt, Lwt::None) {
-            return Err(ErrorResponse::invalid(
-                "Conditional updates in batches are not supported by Tessera yet",
+            return Err(ErrorResponse::server(
+                "internal error: conditional batch outside execute_with_reads",
             ));
         }
-        let is_counter = stmt.table.is_counter;
-        match kind {
-            BatchKind::Counter if !is_counter => {
-                return Err(ErrorResponse::invalid(
-                    "Cannot include non-counter statement in a counter batch",
-                ))
-            }
-            BatchKind::Logged | BatchKind::Unlogged if is_counter => {
-                return Err(ErrorResponse::invalid(
-                    "Cannot include a counter statement in a logged batch",
-                ))
-            }
-            _ => {}
-        }
+        check_kind(kind, stmt)?;
         stmt.mutations(ctx, timestamp, existing.as_ref(), &mut out)?;
     }
     Ok(out)
@@ -49,4 +36,141 @@ pub fn batch_timestamp(
         Some(t) => eval_i64(t, ctx, "timestamp"),
         None => Ok(None),
     }
+}
+
+/// Executes a batch in which some statement reads before it writes.
+///
+/// Conditional batch (Cassandra's rules: one table, one partition): the
+/// conditions of every statement are checked and, if all hold, every
+/// statement is applied — one read-check-write on the owner shard.
+/// Otherwise the statements that need no read are applied together, then
+/// each statement that reads (counters, list element operations) runs its
+/// own read-modify-write per partition on the owner shard, so concurrent
+/// increments are never lost.
+pub async fn execute_with_reads(
+    proxy: &crate::service::storage_proxy::StorageProxy,
+    kind: BatchKind,
+    stmts: &[(&ModificationStatement, EvalCtx<'_>)],
+    timestamp: i64,
+    cl: proto::consistency::Consistency,
+) -> Result<Option<super::ResultSet>, ErrorResponse> {
+    if stmts.iter().any(|(s, _)| !matches!(s.lwt, Lwt::None)) {
+        return conditional_batch(proxy, stmts, timestamp, cl)
+            .await
+            .map(Some);
+    }
+    let mut plain = Vec::new();
+    for (stmt, ctx) in stmts {
+        check_kind(kind, stmt)?;
+        if !stmt.requires_read() {
+            stmt.mutations(ctx, timestamp, None, &mut plain)?;
+        }
+    }
+    if !plain.is_empty() {
+        let mut pairs = Vec::with_capacity(plain.len());
+        for m in plain {
+            let Some((s, _)) = stmts.iter().find(|(s, _)| s.table.id == m.table) else {
+                return Err(ErrorResponse::server("batch table vanished"));
+            };
+            pairs.push((proxy.keyspace(&s.table.keyspace)?, m));
+        }
+        proxy.mutate_many(pairs, cl).await?;
+    }
+    for (stmt, ctx) in stmts {
+        if stmt.requires_read() {
+            let ks = proxy.keyspace(&stmt.table.keyspace)?;
+            stmt.execute_read_write(proxy, &ks, ctx, timestamp, cl)
+                .await?;
+        }
+    }
+    Ok(None)
+}
+
+fn check_kind(kind: BatchKind, stmt: &ModificationStatement) -> Result<(), ErrorResponse> {
+    let is_counter = stmt.table.is_counter;
+    match kind {
+        BatchKind::Counter if !is_counter => Err(ErrorResponse::invalid(
+            "Cannot include non-counter statement in a counter batch",
+        )),
+        BatchKind::Logged | BatchKind::Unlogged if is_counter => Err(ErrorResponse::invalid(
+            "Cannot include a counter statement in a logged batch",
+        )),
+        _ => Ok(()),
+    }
+}
+
+async fn conditional_batch(
+    proxy: &crate::service::storage_proxy::StorageProxy,
+    stmts: &[(&ModificationStatement, EvalCtx<'_>)],
+    timestamp: i64,
+    cl: proto::consistency::Consistency,
+) -> Result<super::ResultSet, ErrorResponse> {
+    let table = stmts[0].0.table.clone();
+    let mut key = None;
+    for (stmt, ctx) in stmts {
+        if stmt.table.id != table.id {
+            return Err(ErrorResponse::invalid(
+                "Batch with conditions cannot span multiple tables",
+            ));
+        }
+        let keys = stmt.partition_keys(ctx)?;
+        let [k] = &keys[..] else {
+            return Err(ErrorResponse::invalid(
+                "IN on the partition key is not supported with conditional updates",
+            ));
+        };
+        match &key {
+            None => key = Some(k.clone()),
+            Some(prev) if prev != k => {
+                return Err(ErrorResponse::invalid(
+                    "Batch with conditions cannot span multiple partitions",
+                ))
+            }
+            _ => {}
+        }
+    }
+    let Some(key) = key else {
+        return Err(ErrorResponse::invalid("Empty batch"));
+    };
+    let owned: Vec<(ModificationStatement, Vec<proto::types::Value>)> = stmts
+        .iter()
+        .map(|(s, c)| ((*s).clone(), c.values.to_vec()))
+        .collect();
+    let now_micros = stmts[0].1.now_micros;
+    let ks = proxy.keyspace(&table.keyspace)?;
+    let k = key.clone();
+    proxy
+        .read_modify_write(
+            &ks,
+            &table,
+            key,
+            crate::cql3::statements::now_seconds(now_micros),
+            cl,
+            move |current| {
+                let timestamp = super::modification::after_current(timestamp, current.as_ref());
+                let existing = Existing {
+                    parts: current.into_iter().collect(),
+                };
+                let mut first: Option<super::ResultSet> = None;
+                for (s, values) in &owned {
+                    if matches!(s.lwt, Lwt::None) {
+                        continue;
+                    }
+                    let ctx = EvalCtx { values, now_micros };
+                    let (applied, rs) = s.check_conditions(&ctx, &existing)?;
+                    if !applied {
+                        return Ok((Vec::new(), rs));
+                    }
+                    first.get_or_insert(rs);
+                }
+                let mut muts = Vec::new();
+                for (s, values) in &owned {
+                    let ctx = EvalCtx { values, now_micros };
+                    s.mutations(&ctx, timestamp, Some(&existing), &mut muts)?;
+                }
+                muts.retain(|m| m.update.key == k);
+                Ok((muts, first.unwrap_or_default()))
+            },
+        )
+        .await
 }

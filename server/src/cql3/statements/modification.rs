@@ -44,7 +44,7 @@ enum Op {
 }
 
 /// A prepared INSERT, UPDATE or DELETE.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ModificationStatement {
     pub table: Arc<TableMetadata>,
     pub kind: Kind,
@@ -1710,5 +1710,118 @@ impl ModificationStatement {
         inner.timestamp = timestamp;
         inner.ttl = ttl;
         Ok((inner, values))
+    }
+}
+
+impl ModificationStatement {
+    /// Executes a statement that reads before it writes (IF conditions,
+    /// counters, list element operations): the read, the check and the
+    /// write of each partition are one operation on the shard that owns
+    /// it (`StorageProxy::read_modify_write`), wherever the request
+    /// arrived. Returns the result set of a conditional statement.
+    pub async fn execute_read_write(
+        &self,
+        proxy: &crate::service::storage_proxy::StorageProxy,
+        ks: &crate::schema::KeyspaceMetadata,
+        ctx: &EvalCtx<'_>,
+        ts: i64,
+        cl: proto::consistency::Consistency,
+    ) -> Result<Option<super::ResultSet>, ErrorResponse> {
+        let keys = self.partition_keys(ctx)?;
+        let conditional = !matches!(self.lwt, Lwt::None);
+        let ordered = conditional || self.table.is_counter;
+        let stmt = Arc::new(self.clone());
+        let values: Arc<Vec<proto::types::Value>> = Arc::new(ctx.values.to_vec());
+        let now_micros = ctx.now_micros;
+        let mut result = None;
+        for key in keys {
+            let (s, v, k) = (stmt.clone(), values.clone(), key.clone());
+            let rs = proxy
+                .read_modify_write(
+                    ks,
+                    &self.table,
+                    key,
+                    now_seconds(now_micros),
+                    cl,
+                    move |current| {
+                        let ctx = EvalCtx {
+                            values: &v,
+                            now_micros,
+                        };
+                        let ts = if ordered {
+                            after_current(ts, current.as_ref())
+                        } else {
+                            ts
+                        };
+                        let existing = Existing {
+                            parts: current.into_iter().collect(),
+                        };
+                        let mut rs = None;
+                        if conditional {
+                            let (applied, r) = s.check_conditions(&ctx, &existing)?;
+                            if !applied {
+                                return Ok((Vec::new(), Some(r)));
+                            }
+                            rs = Some(r);
+                        }
+                        let mut muts = Vec::new();
+                        s.mutations(&ctx, ts, Some(&existing), &mut muts)?;
+                        muts.retain(|m| m.update.key == k);
+                        Ok((muts, rs))
+                    },
+                )
+                .await?;
+            if rs.is_some() {
+                result = rs;
+            }
+        }
+        Ok(result)
+    }
+}
+
+/// The timestamp of a write decided by a read (a condition, a counter's new
+/// value): later than everything read, so the write wins over what it was
+/// computed from even when coordinators' clocks disagree (the role of the
+/// Paxos ballot in Cassandra).
+pub fn after_current(ts: i64, current: Option<&PartitionUpdate>) -> i64 {
+    let Some(p) = current else { return ts };
+    let mut max = i64::MIN;
+    let mut row = |r: &Row| {
+        if let Some(l) = &r.liveness {
+            max = max.max(l.timestamp);
+        }
+        if let Some(d) = &r.deletion {
+            max = max.max(d.timestamp);
+        }
+        for (_, data) in &r.columns {
+            match data {
+                ColumnData::Simple(c) => max = max.max(c.timestamp),
+                ColumnData::Complex { tombstone, cells } => {
+                    if let Some(t) = tombstone {
+                        max = max.max(t.timestamp);
+                    }
+                    for (_, c) in cells {
+                        max = max.max(c.timestamp);
+                    }
+                }
+            }
+        }
+    };
+    if let Some(s) = &p.static_row {
+        row(s);
+    }
+    for (_, r) in &p.rows {
+        row(r);
+    }
+    if let Some(t) = &p.tombstone {
+        max = max.max(t.timestamp);
+    }
+    for rt in &p.range_tombstones {
+        max = max.max(rt.deletion.timestamp);
+    }
+    if max == i64::MIN || ts > max {
+        ts
+    } else {
+        max.saturating_add(1)
     }
 }

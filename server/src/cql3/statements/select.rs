@@ -40,6 +40,9 @@ pub struct SelectStatement {
     distinct: bool,
     json: bool,
     group_by: usize,
+    /// The filter answered from a local secondary index (its position in
+    /// `restrictions.filters`) and the index.
+    index: Option<(usize, crate::index::LocalIndex)>,
 }
 
 fn invalid(m: impl Into<String>) -> ErrorResponse {
@@ -241,7 +244,13 @@ impl SelectStatement {
         } else {
             selection.items.iter().map(|(_, s)| s.clone()).collect()
         };
+        let index = if stmt.distinct || table.is_virtual {
+            None
+        } else {
+            index_plan(&table, &restrictions)
+        };
         Ok(SelectStatement {
+            index,
             engine: engine_schema(&table),
             table,
             restrictions,
@@ -428,6 +437,23 @@ impl SelectStatement {
                         }
                     }
                 }
+                PartitionRestriction::Token { .. } | PartitionRestriction::None
+                    if self.index_value(proxy, &opts.ctx)?.is_some() =>
+                {
+                    let value = self.index_value(proxy, &opts.ctx)?.unwrap_or_default();
+                    exhausted = self
+                        .execute_indexed(
+                            proxy,
+                            opts,
+                            &ks,
+                            &value,
+                            &cmd_base,
+                            state.as_ref(),
+                            ppl,
+                            &mut out,
+                        )
+                        .await?;
+                }
                 PartitionRestriction::Token { .. } | PartitionRestriction::None => {
                     let mut range = self.token_range(&opts.ctx)?;
                     let mut resumed_done = false;
@@ -500,6 +526,101 @@ impl SelectStatement {
             }
         }
         out.finish(exhausted)
+    }
+
+    /// The value to look up when this query is answered from a local index
+    /// (on one node; a cluster scans and filters).
+    fn index_value(
+        &self,
+        proxy: &StorageProxy,
+        ctx: &EvalCtx<'_>,
+    ) -> Result<Option<Bytes>, ErrorResponse> {
+        let Some((fi, _)) = &self.index else {
+            return Ok(None);
+        };
+        if proxy.clustered() {
+            return Ok(None);
+        }
+        let f = &self.restrictions.filters[*fi];
+        match eval(&f.value, &f.value_type, ctx)? {
+            // Empty and oversized values are never indexed: scan for them.
+            Evaluated::Value(b) if !b.is_empty() && b.len() <= crate::index::MAX_INDEXED_VALUE => {
+                Ok(Some(b))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Reads the rows of a local index lookup (every shard, ring order)
+    /// into `out`; returns whether nothing is left.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_indexed(
+        &self,
+        proxy: &StorageProxy,
+        opts: &SelectOptions<'_>,
+        ks: &crate::schema::KeyspaceMetadata,
+        value: &Bytes,
+        cmd: &ReadCommand,
+        state: Option<&PagingState>,
+        ppl: Option<i32>,
+        out: &mut Collector<'_, '_>,
+    ) -> Result<bool, ErrorResponse> {
+        let Some((_, idx)) = &self.index else {
+            return Ok(true);
+        };
+        let range = self.token_range(&opts.ctx)?;
+        let mut after: Option<crate::index::IndexPosition> = None;
+        let mut current: Option<Bytes> = None;
+        if let Some(s) = state {
+            after = Some(crate::index::IndexPosition {
+                key: PartitionKey {
+                    token: crate::dht::murmur3::murmur3_token(&s.key),
+                    key: s.key.clone(),
+                },
+                clustering: s.clustering.clone(),
+            });
+            if s.clustering.is_some() {
+                out.ppl = ppl.map(|_| s.remaining_in_partition);
+                current = Some(s.key.clone());
+            }
+        }
+        loop {
+            if out.full() {
+                return Ok(false);
+            }
+            let batch = 128usize.min(out.page_left.max(1) as usize + 1);
+            let r = proxy
+                .index_scan(
+                    ks,
+                    idx,
+                    &self.engine,
+                    value,
+                    &range,
+                    after.as_ref(),
+                    cmd,
+                    batch,
+                    opts.consistency,
+                )
+                .await?;
+            for p in &r.parts {
+                if current.as_ref() != Some(&p.key.key) {
+                    out.ppl = ppl;
+                    current = Some(p.key.key.clone());
+                }
+                if let Some((ck, _)) = p.rows.last() {
+                    after = Some(crate::index::IndexPosition {
+                        key: p.key.clone(),
+                        clustering: Some(ck.clone()),
+                    });
+                }
+                if !out.partition(p)? {
+                    return Ok(false);
+                }
+            }
+            if r.exhausted {
+                return Ok(true);
+            }
+        }
     }
 
     fn token_range(&self, ctx: &EvalCtx<'_>) -> Result<TokenRange, ErrorResponse> {
@@ -892,8 +1013,9 @@ pub fn split_pk(table: &TableMetadata, key: &Bytes) -> Vec<Bytes> {
 /// `CONTAINS KEY`) on a column with a secondary index, the queries
 /// Cassandra answers from an index without `ALLOW FILTERING`.
 ///
-/// Tessera keeps no index data yet: such queries are answered by scanning
-/// and filtering, with the same results.
+/// Indexes with local index data (`crate::index`) answer them by lookup;
+/// the others (custom indexes, indexes on key or static columns, a query
+/// in a cluster) by scanning and filtering, with the same results.
 fn served_by_index(table: &TableMetadata, r: &Restrictions) -> bool {
     !r.filters.is_empty()
         && r.filters.iter().all(|f| {
@@ -913,4 +1035,38 @@ fn served_by_index(table: &TableMetadata, r: &Restrictions) -> bool {
                 _ => false,
             }
         })
+}
+
+/// The filter a local secondary index answers (the first one that can):
+/// `=` on an indexed value, `CONTAINS` on indexed collection values,
+/// `CONTAINS KEY` on indexed map keys — when no partition key is given.
+fn index_plan(
+    table: &TableMetadata,
+    r: &Restrictions,
+) -> Option<(usize, crate::index::LocalIndex)> {
+    use crate::index::TargetKind;
+    if !matches!(
+        r.partition,
+        PartitionRestriction::None | PartitionRestriction::Token { .. }
+    ) {
+        return None;
+    }
+    let indexes = crate::index::local_indexes(table);
+    for (fi, f) in r.filters.iter().enumerate() {
+        for idx in &indexes {
+            if idx.column != f.column {
+                continue;
+            }
+            let ok = matches!(
+                (f.op, idx.kind),
+                (Operator::Eq, TargetKind::Value)
+                    | (Operator::Contains, TargetKind::Values)
+                    | (Operator::ContainsKey, TargetKind::Keys)
+            );
+            if ok {
+                return Some((fi, idx.clone()));
+            }
+        }
+    }
+    None
 }

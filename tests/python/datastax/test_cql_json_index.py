@@ -68,6 +68,13 @@ def test_select_features(session, table):
                 session.execute(f"INSERT INTO {t} (k, c, d, v) VALUES ({k}, {c}, {d}, {c * 10 + d})")
     assert sorted(tuple(r) for r in session.execute(f"SELECT DISTINCT k, s FROM {t}")) == [(0, 0), (1, 10)]
     assert [tuple(r) for r in session.execute(f"SELECT c, count(*) FROM {t} WHERE k = 0 GROUP BY k, c")] == [(0, 2), (1, 2), (2, 2)]
+    # columns restricted by = may be left out of GROUP BY (Cassandra's rule)
+    assert [tuple(r) for r in session.execute(f"SELECT c, count(*) FROM {t} WHERE k = 0 GROUP BY c")] == [(0, 2), (1, 2), (2, 2)]
+    assert [tuple(r) for r in session.execute(f"SELECT d, count(*) FROM {t} WHERE k = 0 AND c = 1 GROUP BY d")] == [(0, 1), (1, 1)]
+    with pytest.raises(InvalidRequest, match="following their declared order"):
+        session.execute(f"SELECT count(*) FROM {t} WHERE k = 0 GROUP BY d")
+    with pytest.raises(InvalidRequest, match="following their declared order"):
+        session.execute(f"SELECT count(*) FROM {t} GROUP BY c")
     assert [r.v for r in session.execute(f"SELECT v FROM {t} WHERE k = 0 AND c IN (2, 0)")] == [0, 1, 20, 21]
     assert [r.v for r in session.execute(f"SELECT v FROM {t} WHERE k = 0 AND (c, d) > (1, 0)")] == [11, 20, 21]
     assert [r.v for r in session.execute(f"SELECT v FROM {t} WHERE k = 0 AND (c, d) IN ((2, 1), (0, 0))")] == [0, 21]

@@ -200,6 +200,17 @@ def test_token_function_and_partition_order(session, ev):
     mid = tokens[14]
     above = {(r.a, r.b) for r in session.execute(f"SELECT a, b FROM {ev} WHERE token(a, b) > {mid}")}
     assert above == {(r.a, r.b) for r in rows if r[2] > mid}
+    # token() of literal key values on the right side (Cassandra computes it)
+    pivot = rows[14]
+    above = {(r.a, r.b) for r in session.execute(
+        f"SELECT a, b FROM {ev} WHERE token(a, b) > token({pivot.a}, '{pivot.b}')")}
+    assert above == {(r.a, r.b) for r in rows if r[2] > mid}
+    between = {(r.a, r.b) for r in session.execute(
+        f"SELECT a, b FROM {ev} WHERE token(a, b) >= token({rows[3].a}, '{rows[3].b}') "
+        f"AND token(a, b) <= token({rows[5].a}, '{rows[5].b}')")}
+    assert between == {(r.a, r.b) for r in rows[3:6]}
+    with pytest.raises(InvalidRequest, match="token"):
+        session.execute(f"SELECT a FROM {ev} WHERE token(a, b) > token(1)")
 
 
 def test_allow_filtering(session, ev):

@@ -307,6 +307,8 @@ impl Restrictions {
                     {
                         return Err(invalid("The token() function must be applied to all partition key components or none of them"));
                     }
+                    let folded = fold_token_call(value, table)?;
+                    let value = &folded;
                     binds.note(value, "partition key token", &ColumnType::BigInt);
                     has_token = true;
                     match op {
@@ -780,4 +782,49 @@ pub fn split_tuple_fields(b: &[u8]) -> Option<Vec<Option<Bytes>>> {
         pos += len;
     }
     Some(out)
+}
+
+/// `token(k) > token(1)`: the right side's `token(...)` of literal key
+/// components is computed at prepare time (Murmur3 of the serialized
+/// partition key), so the relation compares two tokens as Cassandra does.
+/// Anything else is returned unchanged.
+fn fold_token_call(value: &Term, table: &TableMetadata) -> Result<Term, ErrorResponse> {
+    let Term::FunctionCall { name, args } = value else {
+        return Ok(value.clone());
+    };
+    if name != "token" && name != "system.token" {
+        return Ok(value.clone());
+    }
+    let pk = table.partition_key();
+    if args.len() != pk.len() {
+        return Err(invalid(format!(
+            "Invalid number of arguments in call to function system.token: {} required but {} provided",
+            pk.len(),
+            args.len()
+        )));
+    }
+    let ctx = crate::cql3::values::EvalContext::without_values();
+    let mut parts = Vec::with_capacity(args.len());
+    for (arg, col) in args.iter().zip(pk) {
+        match crate::cql3::values::evaluate_term_for(arg, &col.name, &col.ty, &ctx) {
+            Ok(crate::cql3::values::Evaluated::Value(b)) => parts.push(b),
+            Ok(_) => {
+                return Err(invalid(format!(
+                    "Invalid null value for partition key part {} in token()",
+                    col.name
+                )))
+            }
+            Err(e) => {
+                return Err(invalid(format!(
+                    "Invalid argument for token() ({}): {e}; only literal key values are supported there",
+                    col.name
+                )))
+            }
+        }
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(|b| &b[..]).collect();
+    let token = crate::dht::murmur3::partition_key_token(&refs);
+    Ok(Term::Literal(crate::cql3::ast::Literal::Integer(
+        token.to_string(),
+    )))
 }

@@ -209,17 +209,47 @@ impl SelectStatement {
                     .any(|s| !matches!(s, super::restrictions::ValueSet::Eq(_)));
             }
         }
-        let group_by = stmt.group_by.len();
-        for (i, name) in stmt.group_by.iter().enumerate() {
-            if table.columns.get(i).map(|c| &c.name) != Some(name) {
-                return Err(invalid("Group by currently only support groups of columns following their declared order in the PRIMARY KEY"));
+        // GROUP BY names primary key columns in order; columns restricted by
+        // `=` may be skipped (Cassandra's rule). `group_by` is the length of
+        // the primary key prefix that forms a group.
+        let key_len = table.partition_key_len + table.clustering_key_len;
+        let eq_restricted = |i: usize| -> bool {
+            use super::restrictions::ValueSet;
+            if i < table.partition_key_len {
+                matches!(&restrictions.partition,
+                    PartitionRestriction::Keys(sets) if matches!(sets.get(i), Some(ValueSet::Eq(_))))
+            } else {
+                let p = i - table.partition_key_len;
+                matches!(restrictions.clustering.prefix.get(p), Some(ValueSet::Eq(_)))
+                    || matches!(&restrictions.clustering.multi_eq,
+                        Some((n, ValueSet::Eq(_))) if p < *n)
             }
-            if i >= table.partition_key_len + table.clustering_key_len {
+        };
+        let mut next = 0usize;
+        for name in &stmt.group_by {
+            let Some(idx) = table.column_index(name) else {
+                return Err(invalid(format!("Undefined column name {name}")));
+            };
+            if idx >= key_len {
                 return Err(invalid(format!(
                     "Group by is only supported on primary key columns, got {name}"
                 )));
             }
+            loop {
+                if next >= key_len {
+                    return Err(invalid("Group by currently only support groups of columns following their declared order in the PRIMARY KEY"));
+                }
+                let here = next;
+                next += 1;
+                if here == idx {
+                    break;
+                }
+                if !eq_restricted(here) {
+                    return Err(invalid("Group by currently only support groups of columns following their declared order in the PRIMARY KEY"));
+                }
+            }
         }
+        let group_by = if stmt.group_by.is_empty() { 0 } else { next };
         if group_by > 0 && group_by < table.partition_key_len {
             return Err(invalid(
                 "Group by is not supported on only a part of the partition key",

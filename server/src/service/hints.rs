@@ -49,6 +49,8 @@ pub const MAX_TOTAL_BYTES: u64 = 1024 * 1024 * 1024;
 pub const MAX_ENTRY_BYTES: usize = 64 * 1024 * 1024;
 /// How often the dispatcher looks for hosts to deliver to (and syncs files).
 pub const DISPATCH_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a host whose delivery failed waits before the next attempt.
+const DELIVERY_RETRY_DELAY: Duration = Duration::from_secs(2);
 /// Timeout of one hint delivery.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -99,6 +101,8 @@ pub struct HintsManager {
     total: Cell<u64>,
     down_since: RefCell<HashMap<IpAddr, Instant>>,
     delivering: RefCell<HashSet<[u8; 16]>>,
+    /// Hosts whose last delivery failed are not retried before then.
+    retry_after: RefCell<HashMap<[u8; 16], Instant>>,
     pub stats: HintStats,
 }
 
@@ -270,6 +274,7 @@ impl HintsManager {
             total: Cell::new(0),
             down_since: RefCell::new(HashMap::new()),
             delivering: RefCell::new(HashSet::new()),
+            retry_after: RefCell::new(HashMap::new()),
             stats: HintStats::default(),
         };
         if let Err(e) = fs::create_dir_all(&m.dir) {
@@ -458,7 +463,12 @@ impl HintsManager {
                 .map(|e| (e.host_id, e.addr))
                 .collect()
         };
+        let now = Instant::now();
+        self.retry_after.borrow_mut().retain(|_, t| *t > now);
         for (host, addr) in targets {
+            if self.retry_after.borrow().contains_key(&host) {
+                continue;
+            }
             if !self.delivering.borrow_mut().insert(host) {
                 continue;
             }
@@ -525,7 +535,10 @@ impl HintsManager {
                     self.stats
                         .delivery_failed
                         .set(self.stats.delivery_failed.get() + 1);
-                    log::info!("hint delivery to {addr} paused: {e}");
+                    log::debug!("hint delivery to {addr} paused: {e}");
+                    self.retry_after
+                        .borrow_mut()
+                        .insert(host, Instant::now() + DELIVERY_RETRY_DELAY);
                     return;
                 }
                 self.stats.delivered.set(self.stats.delivered.get() + 1);
@@ -671,7 +684,11 @@ mod tests {
         for n in HEADER_LEN..f.len() {
             let p = parse_file(&Bytes::from(f[..n].to_vec())).unwrap();
             assert_eq!(p.entries.len(), usize::from(n >= second_at));
-            assert_eq!(p.corrupt.is_some(), n != HEADER_LEN && n != second_at, "cut at {n}");
+            assert_eq!(
+                p.corrupt.is_some(),
+                n != HEADER_LEN && n != second_at,
+                "cut at {n}"
+            );
         }
         assert!(parse_file(&Bytes::from_static(b"nope")).is_err());
     }

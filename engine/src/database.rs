@@ -1010,6 +1010,7 @@ impl Database {
         cmd: &ReadCommand,
     ) -> Result<Option<PartitionUpdate>, EngineError> {
         let cf = self.cf(table)?;
+        self.block_cache.bind_to_current_thread();
         self.reads.fetch_add(1, AtomicOrdering::Relaxed);
         let started = Instant::now();
         let r = read_merged(&cf.schema, &cf.sources(), key, cmd);
@@ -1027,6 +1028,7 @@ impl Database {
         partition_limit: usize,
     ) -> Result<Vec<PartitionUpdate>, EngineError> {
         let cf = self.cf(table)?;
+        self.block_cache.bind_to_current_thread();
         self.scans.fetch_add(1, AtomicOrdering::Relaxed);
         let started = Instant::now();
         let r = scan_merged(&cf.schema, &cf.sources(), &range, cmd, partition_limit);

@@ -9,28 +9,31 @@
 //! cached block was verified once; the scrub (`SSTable::verify`) always
 //! reads the file.
 //!
-//! **Architecture invariant: only the owning shard's thread touches the
+//! **Architecture invariant: only the owning shard's thread uses the
 //! cache's contents.** The cache is `Sync` because SSTables are shared with
-//! flush and compaction threads, but every lookup and insert first checks
-//! that the caller is the thread that created the cache; any other thread
-//! bypasses the cache (compaction reads then neither use nor pollute it,
-//! as in Scylla). So the hot path takes no lock and no atomic
-//! read-modify-write: a thread-id comparison, a hash lookup and a
-//! reference-count increment. An SSTable dropped on another thread queues
-//! its id (a mutex taken only then, never on a read) and the owner forgets
-//! its blocks on its next access.
+//! flush and compaction threads, but a lookup or insert proceeds only if
+//! one compare-and-swap of the cache's state word from "idle, owned by this
+//! thread" to "busy" succeeds; any other thread (or a re-entrant call)
+//! bypasses the cache and reads the file instead, never waiting — so
+//! compaction reads neither use nor pollute the cache, as in Scylla, and
+//! the hot path takes no lock: one uncontended CAS, a hash lookup and a
+//! reference-count increment. The owner is the thread that created the
+//! cache; a shard built on one thread and moved to its core re-binds it
+//! with [`BlockCache::bind_to_current_thread`] (the database does on every
+//! read). An SSTable dropped on another thread queues its id (a mutex taken
+//! only then, never on a read) and the owner forgets its blocks on its next
+//! access.
 //!
 //! Keys are `(file id, block number)`; file ids are handed out by the cache
 //! itself ([`BlockCache::register`]) and never reused, so a block of a
 //! deleted SSTable can never be returned for another file, even before it
 //! is forgotten.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::thread::ThreadId;
 
 use bytes::Bytes;
 
@@ -175,8 +178,8 @@ pub struct BlockCacheStats {
     pub forgotten: u64,
 }
 
-/// A counter written only by the owner thread (a plain load and store, no
-/// read-modify-write) and readable from anywhere.
+/// A counter written only inside `with_clock` (one thread at a time: a
+/// plain load and store, no read-modify-write) and readable from anywhere.
 #[derive(Debug, Default)]
 struct Counter(AtomicU64);
 
@@ -193,15 +196,25 @@ impl Counter {
     }
 }
 
+/// This thread's token: unique in the process, never reused, never 0.
+fn thread_token() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static TOKEN: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    TOKEN.with(|t| *t)
+}
+
+/// Low bit of [`BlockCache::state`]: the owner is using the contents.
+const BUSY: u64 = 1;
+
 /// A bounded cache of decompressed, verified data blocks of one shard's
 /// SSTables (see the module documentation for the threading contract).
 pub struct BlockCache {
-    owner: ThreadId,
+    /// `owner thread token << 1 | BUSY while the owner is inside`.
+    state: AtomicU64,
     capacity: usize,
     clock: UnsafeCell<Clock>,
-    /// Set while the owner is inside `with_clock` (a re-entrant call
-    /// bypasses the cache instead of aliasing the contents).
-    busy: Cell<bool>,
     next_file: AtomicU64,
     /// Files dropped on other threads, to forget on the owner's next access.
     dropped: Mutex<Vec<(u64, u32)>>,
@@ -215,16 +228,16 @@ pub struct BlockCache {
     forgotten: Counter,
 }
 
-// SAFETY: `clock` and `busy` are only accessed in `with_clock`, which runs
-// its closure only on the thread that created the cache (`owner`; thread
-// ids are never reused) and never re-entrantly (`busy`), or through
-// `&mut self`. Everything else is atomics and a mutex.
+// SAFETY: `clock` is only accessed in `with_clock`, after a successful
+// compare-and-swap of `state` to BUSY (Acquire) and until the store that
+// clears it (Release): at most one thread at a time, and never
+// re-entrantly. Everything else is atomics and a mutex.
 unsafe impl Sync for BlockCache {}
 
 impl std::fmt::Debug for BlockCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlockCache")
-            .field("owner", &self.owner)
+            .field("owner", &(self.state.load(Ordering::Relaxed) >> 1))
             .field("stats", &self.stats())
             .finish()
     }
@@ -235,10 +248,9 @@ impl BlockCache {
     /// the calling thread.
     pub fn new(capacity_bytes: usize) -> Self {
         BlockCache {
-            owner: std::thread::current().id(),
+            state: AtomicU64::new(thread_token() << 1),
             capacity: capacity_bytes,
             clock: UnsafeCell::new(Clock::default()),
-            busy: Cell::new(false),
             next_file: AtomicU64::new(1),
             dropped: Mutex::new(Vec::new()),
             has_dropped: AtomicBool::new(false),
@@ -262,14 +274,32 @@ impl BlockCache {
         self.next_file.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Makes the calling thread the owner (a shard built on one thread and
+    /// moved to its core). Does nothing while the owner is inside the
+    /// cache; cheap when the caller already owns it.
+    pub fn bind_to_current_thread(&self) {
+        let me = thread_token() << 1;
+        let s = self.state.load(Ordering::Relaxed);
+        if s != me && s & BUSY == 0 {
+            let _ = self
+                .state
+                .compare_exchange(s, me, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+
     /// Runs `f` on the contents if called on the owner thread and not
     /// re-entrantly; `None` otherwise (the caller goes without the cache).
     fn with_clock<R>(&self, f: impl FnOnce(&mut Clock) -> R) -> Option<R> {
-        if std::thread::current().id() != self.owner || self.busy.get() {
+        let me = thread_token() << 1;
+        if self
+            .state
+            .compare_exchange(me, me | BUSY, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             return None;
         }
-        self.busy.set(true);
-        // SAFETY: owner thread only, not re-entrant (see `unsafe impl Sync`).
+        // SAFETY: this thread set BUSY above; nobody else can until it is
+        // cleared below (see `unsafe impl Sync`).
         let clock = unsafe { &mut *self.clock.get() };
         if self.has_dropped.load(Ordering::Acquire) {
             self.drain_dropped(clock);
@@ -277,7 +307,7 @@ impl BlockCache {
         let r = f(clock);
         self.used.set(clock.used as u64);
         self.entries.set(clock.slots.len() as u64);
-        self.busy.set(false);
+        self.state.store(me, Ordering::Release);
         Some(r)
     }
 
@@ -295,19 +325,17 @@ impl BlockCache {
     /// The cached block `block` of file `file`, if any (and if called on
     /// the owner thread).
     pub fn get(&self, file: u64, block: u32) -> Option<Bytes> {
-        let found = self
-            .with_clock(|c| {
-                let i = *c.map.get(&(file, block))?;
-                let s = &mut c.slots[i];
-                s.referenced = true;
-                Some(s.block.clone())
-            })
-            .flatten();
-        match &found {
-            Some(_) => self.hits.add(1),
-            None => self.misses.add(1),
-        }
-        found
+        self.with_clock(|c| {
+            let Some(&i) = c.map.get(&(file, block)) else {
+                self.misses.add(1);
+                return None;
+            };
+            self.hits.add(1);
+            let s = &mut c.slots[i];
+            s.referenced = true;
+            Some(s.block.clone())
+        })
+        .flatten()
     }
 
     /// Caches a verified, decompressed block, evicting others to stay
@@ -342,8 +370,8 @@ impl BlockCache {
     /// is closed or deleted). On another thread the file is queued and
     /// forgotten at the owner's next access.
     pub fn forget(&self, file: u64, n_blocks: u32) {
-        if let Some(n) = self.with_clock(|c| c.forget(file, n_blocks)) {
-            self.forgotten.add(n as u64);
+        let done = self.with_clock(|c| self.forgotten.add(c.forget(file, n_blocks) as u64));
+        if done.is_some() {
             return;
         }
         let mut g = match self.dropped.lock() {
@@ -479,6 +507,25 @@ mod tests {
         assert!(c.get(1, 0).is_none());
         assert_eq!(c.stats().forgotten, 1);
         assert_eq!(c.stats().entries, 0);
+    }
+
+    #[test]
+    fn a_cache_moved_to_another_thread_is_rebound() {
+        let c = Arc::new(BlockCache::new(1 << 20));
+        c.insert(1, 0, &block(10, 1));
+        let c2 = c.clone();
+        std::thread::spawn(move || {
+            assert!(c2.get(1, 0).is_none(), "not bound yet");
+            c2.bind_to_current_thread();
+            assert_eq!(c2.get(1, 0).expect("bound: cached"), block(10, 1));
+            c2.insert(1, 1, &block(10, 2));
+        })
+        .join()
+        .expect("thread");
+        // The old owner is out now.
+        assert!(c.get(1, 1).is_none());
+        c.bind_to_current_thread();
+        assert_eq!(c.get(1, 1).expect("back"), block(10, 2));
     }
 
     #[test]

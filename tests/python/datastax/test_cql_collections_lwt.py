@@ -207,3 +207,42 @@ def test_counter_restrictions(session, table):
         session.execute(f"UPDATE {t} SET n = n + 1 WHERE k = 1 IF EXISTS")
     with pytest.raises(InvalidRequest):
         session.execute(f"CREATE TABLE {t}_mixed (k int PRIMARY KEY, n counter, v int)")
+
+
+def test_failed_conditional_batch_answers_every_conditioned_row(session, table):
+    """Cassandra's answer to a conditional batch that does not apply: [applied] = false,
+    the primary key columns and the conditioned columns, one row per conditioned row
+    (gocql's TestCAS scans them)."""
+    t = table("title text, revid int, last_modified int, body text, PRIMARY KEY (title, revid)")
+    session.execute(f"INSERT INTO {t} (title, revid, last_modified, body) VALUES ('a', 2, 20, 'x')")
+    session.execute(f"INSERT INTO {t} (title, revid, last_modified, body) VALUES ('a', 1, 10, 'y')")
+    rs = session.execute(
+        f"BEGIN BATCH "
+        f"UPDATE {t} SET body = 'n' WHERE title = 'a' AND revid = 2 IF last_modified = 20; "
+        f"UPDATE {t} SET body = 'n' WHERE title = 'a' AND revid = 1 IF last_modified = 99; "
+        f"APPLY BATCH")
+    assert rs.column_names == ["[applied]", "title", "revid", "last_modified"]
+    assert [tuple(r) for r in rs] == [(False, "a", 1, 10), (False, "a", 2, 20)]
+    assert {r.body for r in session.execute(f"SELECT body FROM {t} WHERE title = 'a'")} == {"x", "y"}
+    # rows that do not exist are not listed; with none at all only [applied] comes back
+    rs = session.execute(
+        f"BEGIN BATCH "
+        f"UPDATE {t} SET body = 'n' WHERE title = 'b' AND revid = 1 IF last_modified = 1; "
+        f"APPLY BATCH")
+    assert [tuple(r) for r in rs] == [(False,)]
+    # IF NOT EXISTS in the batch: every column of the existing rows
+    rs = session.execute(
+        f"BEGIN BATCH "
+        f"INSERT INTO {t} (title, revid, last_modified) VALUES ('a', 1, 5) IF NOT EXISTS; "
+        f"UPDATE {t} SET body = 'n' WHERE title = 'a' AND revid = 3 IF last_modified = 1; "
+        f"APPLY BATCH")
+    assert rs.column_names == ["[applied]", "title", "revid", "body", "last_modified"]
+    assert [tuple(r) for r in rs] == [(False, "a", 1, "y", 10)]
+    # and when every condition holds: just [applied] = true, and the writes are made
+    rs = session.execute(
+        f"BEGIN BATCH "
+        f"UPDATE {t} SET body = 'n1' WHERE title = 'a' AND revid = 1 IF last_modified = 10; "
+        f"UPDATE {t} SET body = 'n2' WHERE title = 'a' AND revid = 2 IF last_modified = 20; "
+        f"APPLY BATCH")
+    assert [tuple(r) for r in rs] == [(True,)]
+    assert [r.body for r in session.execute(f"SELECT body FROM {t} WHERE title = 'a'")] == ["n1", "n2"]

@@ -152,16 +152,19 @@ async fn conditional_batch(
                     parts: current.into_iter().collect(),
                 };
                 let mut first: Option<super::ResultSet> = None;
+                let mut all_hold = true;
                 for (s, values) in &owned {
                     if matches!(s.lwt, Lwt::None) {
                         continue;
                     }
                     let ctx = EvalCtx { values, now_micros };
                     let (applied, rs) = s.check_conditions(&ctx, &existing)?;
-                    if !applied {
-                        return Ok((Vec::new(), rs));
-                    }
+                    all_hold &= applied;
                     first.get_or_insert(rs);
+                }
+                if !all_hold {
+                    let rs = failed_batch_result(&owned, now_micros, &existing)?;
+                    return Ok((Vec::new(), rs));
                 }
                 let mut muts = Vec::new();
                 for (s, values) in &owned {
@@ -173,4 +176,98 @@ async fn conditional_batch(
             },
         )
         .await
+}
+
+/// The answer to a conditional batch whose conditions do not all hold, as
+/// Cassandra builds it: `[applied]` = false, then the primary key columns
+/// and the conditioned columns (every column if some statement is `IF
+/// [NOT] EXISTS`), one row per conditioned row that holds data, in
+/// clustering order; just `[applied]` if none does.
+fn failed_batch_result(
+    owned: &[(ModificationStatement, Vec<proto::types::Value>)],
+    now_micros: i64,
+    existing: &Existing,
+) -> Result<super::ResultSet, ErrorResponse> {
+    use bytes::Bytes;
+    let table = owned[0].0.table.clone();
+    let conditional = || owned.iter().filter(|(s, _)| !matches!(s.lwt, Lwt::None));
+    let wildcard = conditional().any(|(s, _)| s.condition_columns().is_none());
+    let key_len = table.partition_key_len + table.clustering_key_len;
+    let columns: Vec<usize> = if wildcard {
+        super::selection::CompiledSelection::compile(&table, &crate::cql3::ast::Selection::Star)?
+            .items
+            .iter()
+            .filter_map(|(sel, _)| match sel {
+                super::selection::Sel::Column(i) => Some(*i),
+                _ => None,
+            })
+            .collect()
+    } else {
+        let mut cols: Vec<usize> = (0..key_len).collect();
+        for (s, _) in conditional() {
+            for c in s.condition_columns().unwrap_or_default() {
+                if !cols.contains(&c) {
+                    cols.push(c);
+                }
+            }
+        }
+        cols
+    };
+    let schema = super::engine_schema(&table);
+    let mut rows: Vec<(Option<engine::mutation::Clustering>, Vec<Option<Bytes>>)> = Vec::new();
+    for (s, values) in conditional() {
+        let ctx = EvalCtx { values, now_micros };
+        if let Some((ck, vals)) = s.conditioned_row(&ctx, existing, &columns)? {
+            let seen = rows.iter().any(|(c, _)| match (c, &ck) {
+                (None, None) => true,
+                (Some(a), Some(b)) => schema.compare_clustering(a, b).is_eq(),
+                _ => false,
+            });
+            if !seen {
+                rows.push((ck, vals));
+            }
+        }
+    }
+    rows.sort_by(|(a, _), (b, _)| match (a, b) {
+        (None, None) => std::cmp::Ordering::Equal,
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (Some(a), Some(b)) => schema.compare_clustering(a, b),
+    });
+    let applied = super::ColumnSpec {
+        keyspace: table.keyspace.clone(),
+        table: table.name.clone(),
+        name: "[applied]".to_string(),
+        ty: proto::value::ColumnType::Boolean,
+    };
+    let no = Some(Bytes::from_static(&[0]));
+    if rows.is_empty() {
+        return Ok(super::ResultSet {
+            columns: vec![applied],
+            rows: vec![vec![no]],
+            paging_state: None,
+        });
+    }
+    let mut specs = vec![applied];
+    specs.extend(columns.iter().map(|&i| {
+        let c = &table.columns[i];
+        super::ColumnSpec {
+            keyspace: table.keyspace.clone(),
+            table: table.name.clone(),
+            name: c.name.clone(),
+            ty: c.ty.clone(),
+        }
+    }));
+    Ok(super::ResultSet {
+        columns: specs,
+        rows: rows
+            .into_iter()
+            .map(|(_, vals)| {
+                let mut row = vec![no.clone()];
+                row.extend(vals);
+                row
+            })
+            .collect(),
+        paging_state: None,
+    })
 }

@@ -1352,24 +1352,37 @@ fn applied_spec(table: &TableMetadata) -> super::ColumnSpec {
     }
 }
 
+/// The row a conditional statement's `IF` looks at, found in the rows read
+/// before the write.
+struct Conditioned<'e> {
+    pk_parts: Vec<Bytes>,
+    token: i64,
+    ck: Option<Clustering>,
+    row: Option<&'e Row>,
+    static_row: Option<&'e Row>,
+    /// The conditions are on static columns only (no clustering given).
+    static_cond: bool,
+}
+
+impl<'e> Conditioned<'e> {
+    fn row_ref(&self, ctx: &EvalCtx<'_>) -> super::selection::RowRef<'_> {
+        super::selection::RowRef {
+            pk: &self.pk_parts,
+            token: self.token,
+            clustering: self.ck.as_deref(),
+            static_row: self.static_row,
+            row: self.row,
+            now: now_seconds(ctx.now_micros),
+        }
+    }
+}
+
 impl ModificationStatement {
-    /// Checks the condition of a lightweight transaction against the rows
-    /// read before; returns whether it applies and the result set Cassandra
-    /// sends back (`[applied]`, plus the current values when not applied).
-    pub fn check_conditions(
+    fn locate_conditioned<'e>(
         &self,
         ctx: &EvalCtx<'_>,
-        existing: &Existing,
-    ) -> Result<(bool, super::ResultSet), ErrorResponse> {
-        use super::selection::{CompiledSelection, RowRef, Sel};
-        if self.json.is_some() {
-            let (inner, values) = self.json_inner(ctx)?;
-            let ictx = EvalCtx {
-                values: &values,
-                now_micros: ctx.now_micros,
-            };
-            return inner.check_conditions(&ictx, existing);
-        }
+        existing: &'e Existing,
+    ) -> Result<Conditioned<'e>, ErrorResponse> {
         let table = &*self.table;
         let keys = self.restrictions.partition_keys(table, ctx)?;
         let [comps] = &keys[..] else {
@@ -1396,17 +1409,108 @@ impl ModificationStatement {
                 _ => return Err(invalid("Some clustering keys are missing")),
             }
         };
-        let pk_parts: Vec<Bytes> = comps.clone();
-        let now = now_seconds(ctx.now_micros);
-        let rref = RowRef {
-            pk: &pk_parts,
+        Ok(Conditioned {
+            pk_parts: comps.clone(),
             token: key.token,
-            clustering: ck.as_deref(),
-            static_row,
+            static_cond: self.static_only && ck.is_none(),
+            ck,
             row,
-            now,
+            static_row,
+        })
+    }
+
+    /// The columns this statement's `IF` names, in order, without
+    /// repeats; `None` for `IF EXISTS` / `IF NOT EXISTS` (and no `IF`).
+    pub fn condition_columns(&self) -> Option<Vec<usize>> {
+        match &self.lwt {
+            Lwt::Conditions(conds) => {
+                let mut out: Vec<usize> = Vec::new();
+                for (idx, ..) in conds {
+                    if !out.contains(idx) {
+                        out.push(*idx);
+                    }
+                }
+                Some(out)
+            }
+            _ => None,
+        }
+    }
+
+    /// For the result of a failed conditional batch: the clustering of the
+    /// row this statement's `IF` looked at and its current values of
+    /// `columns` (table column indexes), or `None` if that row holds no data.
+    pub fn conditioned_row(
+        &self,
+        ctx: &EvalCtx<'_>,
+        existing: &Existing,
+        columns: &[usize],
+    ) -> Result<Option<(Option<Clustering>, Vec<Option<Bytes>>)>, ErrorResponse> {
+        use super::selection::{CompiledSelection, Sel};
+        if self.json.is_some() {
+            let (inner, values) = self.json_inner(ctx)?;
+            let ictx = EvalCtx {
+                values: &values,
+                now_micros: ctx.now_micros,
+            };
+            return inner.conditioned_row(&ictx, existing, columns);
+        }
+        let table = &*self.table;
+        let loc = self.locate_conditioned(ctx, existing)?;
+        let has_data = if loc.static_cond {
+            loc.static_row.is_some()
+        } else {
+            loc.row.is_some()
         };
-        let static_cond = self.static_only && ck.is_none();
+        if !has_data {
+            return Ok(None);
+        }
+        let items = columns
+            .iter()
+            .map(|&idx| {
+                let c = &table.columns[idx];
+                (
+                    Sel::Column(idx),
+                    super::ColumnSpec {
+                        keyspace: table.keyspace.clone(),
+                        table: table.name.clone(),
+                        name: c.name.clone(),
+                        ty: c.ty.clone(),
+                    },
+                )
+            })
+            .collect();
+        let selection = CompiledSelection {
+            items,
+            is_aggregate: false,
+            is_wildcard: false,
+        };
+        let values = selection.row(table, &loc.row_ref(ctx))?;
+        Ok(Some((loc.ck.clone(), values)))
+    }
+}
+
+impl ModificationStatement {
+    /// Checks the condition of a lightweight transaction against the rows
+    /// read before; returns whether it applies and the result set Cassandra
+    /// sends back (`[applied]`, plus the current values when not applied).
+    pub fn check_conditions(
+        &self,
+        ctx: &EvalCtx<'_>,
+        existing: &Existing,
+    ) -> Result<(bool, super::ResultSet), ErrorResponse> {
+        use super::selection::{CompiledSelection, Sel};
+        if self.json.is_some() {
+            let (inner, values) = self.json_inner(ctx)?;
+            let ictx = EvalCtx {
+                values: &values,
+                now_micros: ctx.now_micros,
+            };
+            return inner.check_conditions(&ictx, existing);
+        }
+        let table = &*self.table;
+        let loc = self.locate_conditioned(ctx, existing)?;
+        let rref = loc.row_ref(ctx);
+        let (static_row, row, static_cond) = (loc.static_row, loc.row, loc.static_cond);
         let exists = if static_cond {
             static_row.is_some()
         } else {

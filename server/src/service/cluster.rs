@@ -747,17 +747,12 @@ fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
         }),
     );
     let c = ctx.clone();
-                let digest = cur.u8().unwrap_or(0) == 1;
     ms.register(
         Verb::ReadReq,
         handler(move |_, payload| {
             let ctx = c.clone();
             async move {
                 let mut cur = Cur {
-                if digest {
-                    let d = super::replication::digest_of(p.as_ref());
-                    return Ok(Bytes::copy_from_slice(&d));
-                }
                     b: &payload,
                     pos: 0,
                 };
@@ -765,12 +760,17 @@ fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
                 let token = cur.i64()?;
                 let key = cur.bytes()?;
                 let cmd = get_cmd(&mut cur)?;
+                let digest = cur.u8().unwrap_or(0) == 1;
                 let s = services(&ctx).map_err(|e| e.message)?;
                 let p = s
                     .proxy
                     .read_raw_routed(table, PartitionKey { token, key }, cmd)
                     .await
                     .map_err(|e| e.message)?;
+                if digest {
+                    let d = super::replication::digest_of(p.as_ref());
+                    return Ok(Bytes::copy_from_slice(&d));
+                }
                 Ok(encode_partitions(&p.into_iter().collect::<Vec<_>>()))
             }
         }),

@@ -530,7 +530,13 @@ fn format_tablestats(v: &Value, filters: &[String]) -> String {
             out.push_str(&format!("\t\tTable: {tname}\n"));
             if let Some(obj) = t.as_object() {
                 for (k, val) in ordered(obj, &["name"], true) {
-                    out.push_str(&format!("\t\t{}: {}\n", label(k), stat(k, val)));
+                    // nodetool says "Pending Flushes" per keyspace but
+                    // "Pending flushes" per table.
+                    let l = match k.as_str() {
+                        "pending_flushes" => "Pending flushes".to_string(),
+                        k => label(k),
+                    };
+                    out.push_str(&format!("\t\t{l}: {}\n", stat(k, val)));
                 }
             }
             out.push('\n');

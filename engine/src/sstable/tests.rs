@@ -286,3 +286,24 @@ fn database_cache_defaults_to_the_memtable_space() {
     cfg.block_cache_bytes = Some(0);
     assert_eq!(Database::new(cfg).block_cache().capacity(), 0);
 }
+
+#[test]
+fn bloom_filter_has_no_false_negatives_and_about_one_percent_false_positives() {
+    use super::format::{key_hash, BloomFilter};
+    let n = 20_000u32;
+    let mut bloom = BloomFilter::with_capacity(n as usize);
+    for i in 0..n {
+        bloom.add(key_hash(format!("in-{i}").as_bytes()));
+    }
+    let mut bytes = Vec::new();
+    bloom.encode(&mut bytes);
+    let bloom = BloomFilter::decode(&bytes).expect("decode");
+    for i in 0..n {
+        assert!(bloom.may_contain(format!("in-{i}").as_bytes()), "key {i}");
+    }
+    let fp = (0..n)
+        .filter(|i| bloom.may_contain(format!("out-{i}").as_bytes()))
+        .count();
+    // 10 bits per key, 7 hashes: ~0.8 % expected.
+    assert!(fp > 0 && fp < n as usize * 2 / 100, "{fp} false positives");
+}

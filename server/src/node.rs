@@ -228,6 +228,7 @@ pub fn run(config: Config) -> Result<(), String> {
     );
     log::info!("compaction: {compactors} concurrent compactors");
     let boot = Arc::new(Boot {
+        native_gate: Arc::new(NativeTransportGate::default()),
         compaction: compaction.clone(),
         reshard_sstables,
         data_dir: data.clone(),
@@ -273,6 +274,61 @@ pub struct ShardServices {
     pub proxy: Rc<StorageProxy>,
     pub transport: Rc<TransportServices>,
     pub compaction: Rc<CompactionService>,
+    /// Whether the CQL ports may accept clients (shared by every shard).
+    pub native_gate: Arc<NativeTransportGate>,
+}
+
+/// When the CQL ports open. Like Cassandra, a node that bootstraps starts
+/// its native transport only once it has joined the ring: until then it
+/// holds none of the data it will own, and writes it coordinated would not
+/// reach itself. Shard 0 decides (`storage_service`); every shard waits.
+#[derive(Debug, Default)]
+pub struct NativeTransportGate {
+    /// 0: not decided yet, 1: open, 2: closed while bootstrapping.
+    state: std::sync::atomic::AtomicU8,
+}
+
+impl NativeTransportGate {
+    const UNDECIDED: u8 = 0;
+    const OPEN: u8 = 1;
+    const JOINING: u8 = 2;
+
+    /// Clients may connect.
+    pub fn open(&self) {
+        self.state
+            .store(Self::OPEN, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The node bootstraps: no clients until [`NativeTransportGate::open`].
+    pub fn hold_while_joining(&self) {
+        let _ = self.state.compare_exchange(
+            Self::UNDECIDED,
+            Self::JOINING,
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+        );
+    }
+
+    fn state(&self) -> u8 {
+        self.state.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Waits until shard 0 has decided; true if the ports open at once.
+    async fn decided_open(&self) -> bool {
+        loop {
+            match self.state() {
+                Self::UNDECIDED => crate::shard::sleep(Duration::from_millis(5)).await,
+                s => return s == Self::OPEN,
+            }
+        }
+    }
+
+    /// Waits until the gate is open.
+    async fn wait_open(&self) {
+        while self.state() != Self::OPEN {
+            crate::shard::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// `concurrent_compactors`, or automatically half the cores (1 to 8).
@@ -595,6 +651,8 @@ impl ShardRouter for RuntimeRouter {
 /// What every shard shares at start-up.
 struct Boot {
     config: Arc<Config>,
+    /// When the CQL ports open (see [`NativeTransportGate`]).
+    native_gate: Arc<NativeTransportGate>,
     /// The node's compaction threads (`concurrent_compactors`).
     compaction: Arc<CompactionExecutor>,
     local: LocalNodeInfo,
@@ -807,6 +865,7 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         proxy,
         transport: transport.clone(),
         compaction: compaction.clone(),
+        native_gate: boot.native_gate.clone(),
     });
     ctx.insert_service(NODE_SERVICES, services_rc.clone());
 
@@ -829,9 +888,64 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
     let listener = glommio::net::TcpListener::bind(addr)
         .map_err(|e| format!("cannot listen for CQL clients on {addr}: {e}"))?;
     log::info!("shard {shard}: Starting listening for CQL clients on {addr} (unencrypted)");
-    let cql = crate::transport::serve(listener, transport.clone(), ctx.stopped());
+    let gate = boot.native_gate.clone();
+    let cql = async {
+        let decided = futures_lite::future::or(async { Some(gate.decided_open().await) }, async {
+            ctx.stopped().await;
+            None
+        })
+        .await;
+        let listener = if decided? {
+            listener
+        } else {
+            // Bootstrapping: refuse clients (close the port) until joined.
+            drop(listener);
+            if shard == 0 {
+                log::info!("Not starting client transports while this node bootstraps");
+            }
+            let joined = async {
+                gate.wait_open().await;
+                true
+            };
+            if !futures_lite::future::or(joined, async {
+                ctx.stopped().await;
+                false
+            })
+            .await
+            {
+                return None;
+            }
+            match glommio::net::TcpListener::bind(addr) {
+                Ok(l) => {
+                    log::info!(
+                        "shard {shard}: joined the ring; listening for CQL clients on {addr}"
+                    );
+                    l
+                }
+                Err(e) => {
+                    log::error!("cannot listen for CQL clients on {addr}: {e}");
+                    ctx.shards().stop();
+                    return None;
+                }
+            }
+        };
+        crate::transport::serve(listener, transport.clone(), ctx.stopped()).await;
+        Some(())
+    };
     let shard_aware = async {
         if shard != 0 || config.native_shard_aware_transport_port == 0 {
+            return Ok(());
+        }
+        let open = async {
+            gate.wait_open().await;
+            true
+        };
+        if !futures_lite::future::or(open, async {
+            ctx.stopped().await;
+            false
+        })
+        .await
+        {
             return Ok(());
         }
         let sa_addr = SocketAddr::new(config.rpc_address, config.native_shard_aware_transport_port);
@@ -850,8 +964,20 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         if shard != 0 {
             return Ok(());
         }
-        let c = crate::service::cluster::ClusterServices::start(ctx.clone(), config, local.clone())
-            .await?;
+        let c = match crate::service::cluster::ClusterServices::start(
+            ctx.clone(),
+            config,
+            local.clone(),
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                // Without messaging and gossip the node must not serve.
+                ctx.shards().stop();
+                return Err(e);
+            }
+        };
         log::info!(
             "internode messaging on {}:{}; seeds {:?}",
             config.listen_address,

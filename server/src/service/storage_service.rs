@@ -154,6 +154,13 @@ pub fn initial_status(
         ss.write_state("COMPLETED")?;
     }
     ctx.insert_service(STORAGE_SERVICE, ss.clone());
+    if let Ok(s) = services(ctx) {
+        if will_bootstrap {
+            s.native_gate.hold_while_joining();
+        } else {
+            s.native_gate.open();
+        }
+    }
     let head = if will_bootstrap { "BOOT" } else { "NORMAL" };
     Ok(format!("{head},{}", first_token(local)))
 }
@@ -371,6 +378,9 @@ async fn bootstrap(c: &Rc<ClusterServices>, ss: &StorageService) -> Result<(), S
     );
     ss.set_mode("NORMAL");
     log::info!("Node {} state jump to NORMAL", c.local.broadcast_address);
+    if let Ok(s) = services(&c.ctx) {
+        s.native_gate.open();
+    }
     Ok(())
 }
 

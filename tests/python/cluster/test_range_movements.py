@@ -18,6 +18,7 @@ keyspace at SimpleStrategy RF=2. The tests run in file order and share the clust
 import os
 import re
 import shutil
+import socket
 import time
 
 import pytest
@@ -150,6 +151,13 @@ def test_bootstrap_streams_and_pending_writes(movement):
                what="node4 in nodetool status")
     first = status("node1")[0][addr(4)]
     assert first == "UJ", f"node4 first seen as {first}, expected UJ (joining)"
+    # Like Cassandra, a bootstrapping node serves no clients until it has joined: its CQL
+    # port is closed (if it already joined by now, it must say it is UN itself).
+    try:
+        socket.create_connection((addr(4), 9042), timeout=2).close()
+        assert status("node4")[0].get(addr(4)) == "UN", "node4 accepted CQL while joining"
+    except OSError:
+        pass
     peers = {str(r.peer) for r in s.execute("SELECT peer FROM system.peers")}
     assert addr(4) not in peers or status("node1")[0][addr(4)] == "UN", peers
     # Writes while it streams: node4 gets them as a pending replica.

@@ -205,6 +205,11 @@ fn thread_token() -> u64 {
     TOKEN.with(|t| *t)
 }
 
+/// At most this many dropped files wait for the owner to forget them;
+/// beyond it their blocks just age out (file ids are never reused, so a
+/// block nobody forgot is never served for another file).
+const MAX_QUEUED_FORGETS: usize = 4096;
+
 /// Low bit of [`BlockCache::state`]: the owner is using the contents.
 const BUSY: u64 = 1;
 
@@ -367,8 +372,8 @@ impl BlockCache {
     }
 
     /// Forgets every block of a file that has `n_blocks` blocks (its SSTable
-    /// is closed or deleted). On another thread the file is queued and
-    /// forgotten at the owner's next access.
+    /// is closed or deleted). On another thread the file is queued (up to
+    /// [`MAX_QUEUED_FORGETS`]) and forgotten at the owner's next access.
     pub fn forget(&self, file: u64, n_blocks: u32) {
         let done = self.with_clock(|c| self.forgotten.add(c.forget(file, n_blocks) as u64));
         if done.is_some() {
@@ -378,7 +383,9 @@ impl BlockCache {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        g.push((file, n_blocks));
+        if g.len() < MAX_QUEUED_FORGETS {
+            g.push((file, n_blocks));
+        }
         self.has_dropped.store(true, Ordering::Release);
     }
 

@@ -373,7 +373,7 @@ impl BlockCache {
 
     /// Forgets every block of a file that has `n_blocks` blocks (its SSTable
     /// is closed or deleted). On another thread the file is queued (up to
-    /// [`MAX_QUEUED_FORGETS`]) and forgotten at the owner's next access.
+    /// 4096 files) and forgotten at the owner's next access.
     pub fn forget(&self, file: u64, n_blocks: u32) {
         let done = self.with_clock(|c| self.forgotten.add(c.forget(file, n_blocks) as u64));
         if done.is_some() {

@@ -110,6 +110,9 @@ pub struct Config {
     pub memtable_heap_space_in_mb: Option<u64>,
     /// `memtable_offheap_space_in_mb`; `None` = automatic.
     pub memtable_offheap_space_in_mb: Option<u64>,
+    /// `file_cache_size_in_mb`: the SSTable block cache of the whole node
+    /// (split evenly between shards); `None` = automatic (the memtable space).
+    pub file_cache_size_in_mb: Option<u64>,
     /// `hinted_handoff_enabled`.
     pub hinted_handoff_enabled: bool,
     /// `max_hint_window_in_ms`: no hints are stored for a node down longer than this.
@@ -288,6 +291,7 @@ const KEYS: &[(&str, &str)] = &[
     ("commitlog_total_space_in_mb", "[automatic]"),
     ("memtable_heap_space_in_mb", "[automatic]"),
     ("memtable_offheap_space_in_mb", "[automatic]"),
+    ("file_cache_size_in_mb", "[automatic]"),
     ("hinted_handoff_enabled", "[true]"),
     ("max_hint_window_in_ms", "[10800000]"),
     ("read_request_timeout_in_ms", "[5000]"),
@@ -478,6 +482,7 @@ const MODERN_KEYS: &[(&str, &str, Unit)] = &[
         "memtable_offheap_space_in_mb",
         Unit::Mebibytes,
     ),
+    ("file_cache_size", "file_cache_size_in_mb", Unit::Mebibytes),
     ("max_hint_window", "max_hint_window_in_ms", Unit::Millis),
     (
         "read_request_timeout",
@@ -1270,6 +1275,7 @@ impl Config {
             commitlog_total_space_in_mb: s.opt_int("commitlog_total_space_in_mb")?,
             memtable_heap_space_in_mb: s.opt_int("memtable_heap_space_in_mb")?,
             memtable_offheap_space_in_mb: s.opt_int("memtable_offheap_space_in_mb")?,
+            file_cache_size_in_mb: s.opt_int("file_cache_size_in_mb")?,
             hinted_handoff_enabled: s.boolean("hinted_handoff_enabled", true)?,
             max_hint_window_in_ms: s.int("max_hint_window_in_ms", 10_800_000)?,
             read_request_timeout_in_ms: s.int("read_request_timeout_in_ms", 5_000)?,

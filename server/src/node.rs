@@ -695,6 +695,11 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         / nr_shards.max(1);
     engine_config.memtable_space_bytes = budget;
     engine_config.memtable_budget_bytes = budget;
+    // The SSTable block cache: `file_cache_size_in_mb` split between the
+    // shards; by default (None) as much as the memtable space.
+    engine_config.block_cache_bytes = config
+        .file_cache_size_in_mb
+        .map(|mb| ((mb as usize) << 20) / nr_shards.max(1));
     engine_config.background_flush = true;
     let db = Rc::new(RefCell::new(Database::new(engine_config)));
     let events = Rc::new(EventBus::new());
@@ -826,6 +831,10 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
             .with_timeouts(
                 Duration::from_millis(config.write_request_timeout_in_ms.max(1)),
                 Duration::from_millis(config.read_request_timeout_in_ms.max(1)),
+            )
+            .with_lwt_timeouts(
+                Duration::from_millis(config.cas_contention_timeout_in_ms.max(1)),
+                Duration::from_millis(config.counter_write_request_timeout_in_ms.max(1)),
             )
             .with_group_commit(match config.commitlog_sync {
                 CommitlogSync::Batch => Some(Duration::from_micros(

@@ -474,7 +474,17 @@ impl QueryProcessor {
                         params.consistency
                     };
                     return Ok(
-                        match m.execute_read_write(&self.proxy, &ks, &ctx, ts, cl).await? {
+                        match m
+                            .execute_read_write(
+                                &self.proxy,
+                                &ks,
+                                &ctx,
+                                ts,
+                                cl,
+                                serial_of(params.serial_consistency),
+                            )
+                            .await?
+                        {
                             Some(rs) => ExecResult::Rows(rs),
                             None => ExecResult::Void,
                         },
@@ -519,8 +529,15 @@ impl QueryProcessor {
                         .map(|s| (s, EvalCtx { values, now_micros }))
                         .collect();
                     return Ok(
-                        match execute_with_reads(&self.proxy, *kind, &pairs, ts, params.consistency)
-                            .await?
+                        match execute_with_reads(
+                            &self.proxy,
+                            *kind,
+                            &pairs,
+                            ts,
+                            params.consistency,
+                            serial_of(params.serial_consistency),
+                        )
+                        .await?
                         {
                             Some(rs) => ExecResult::Rows(rs),
                             None => ExecResult::Void,
@@ -762,7 +779,16 @@ impl QueryProcessor {
                 })
                 .collect();
             return Ok(
-                match execute_with_reads(&self.proxy, kind, &pairs, ts, req.consistency).await? {
+                match execute_with_reads(
+                    &self.proxy,
+                    kind,
+                    &pairs,
+                    ts,
+                    req.consistency,
+                    serial_of(req.serial_consistency),
+                )
+                .await?
+                {
                     Some(rs) => ExecResult::Rows(rs),
                     None => ExecResult::Void,
                 },
@@ -782,6 +808,12 @@ impl QueryProcessor {
         self.apply_batch(stmts, muts, req.consistency).await?;
         Ok(ExecResult::Void)
     }
+}
+
+/// The serial consistency of a request: SERIAL unless the client named one
+/// (an invalid one is refused by the Paxos coordinator).
+fn serial_of(c: Option<Consistency>) -> Consistency {
+    c.unwrap_or(Consistency::Serial)
 }
 
 /// Cassandra-style statement id: MD5 of keyspace and query text.

@@ -111,11 +111,13 @@ pub enum Verb {
     PaxosCommit = 24,
     /// The generic response verb (`REQUEST_RSP`).
     RequestRsp = 25,
+    /// Counter deltas sent to the counter leader replica (`COUNTER_MUTATION_REQ`).
+    CounterMutationReq = 26,
 }
 
 impl Verb {
     /// Every verb, in wire order.
-    pub const ALL: [Verb; 26] = [
+    pub const ALL: [Verb; 27] = [
         Verb::GossipDigestSyn,
         Verb::GossipDigestAck,
         Verb::GossipDigestAck2,
@@ -142,6 +144,7 @@ impl Verb {
         Verb::PaxosPropose,
         Verb::PaxosCommit,
         Verb::RequestRsp,
+        Verb::CounterMutationReq,
     ];
 
     /// The verb of a wire byte, if this node knows it.

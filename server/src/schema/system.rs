@@ -216,6 +216,25 @@ const SYSTEM_TABLES: &[Def] = &[
         generated: true,
         gc_grace_seconds: 0,
     },
+    // Paxos state of lightweight transactions, per partition and table, on
+    // the replica's shard owning the partition (service/paxos.rs).
+    Def {
+        name: "paxos",
+        comment: "in-progress paxos proposals",
+        partition_key: &[("row_key", "blob")],
+        clustering: &[("cf_id", "uuid")],
+        regular: &[
+            ("in_progress_ballot", "timeuuid"),
+            ("most_recent_commit", "blob"),
+            ("most_recent_commit_at", "timeuuid"),
+            ("most_recent_commit_version", "int"),
+            ("proposal", "blob"),
+            ("proposal_ballot", "timeuuid"),
+            ("proposal_version", "int"),
+        ],
+        generated: false,
+        gc_grace_seconds: 0,
+    },
 ];
 
 const SCHEMA_GC: i32 = 604_800;

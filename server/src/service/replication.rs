@@ -228,7 +228,7 @@ fn quorum(rf: usize) -> usize {
 
 /// Whether the replicas in `acked` (endpoint indexes) satisfy `cl`, and
 /// (received, block_for) for error reports.
-fn satisfied(
+pub(crate) fn satisfied(
     topo: &Topology,
     rep: &Replication,
     reps: &[usize],

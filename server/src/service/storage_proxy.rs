@@ -233,6 +233,14 @@ pub struct StorageProxy {
     pub(crate) group_commit: Rc<GroupCommit>,
     /// This shard's local secondary indexes (see `crate::index`).
     pub indexes: crate::index::IndexRegistry,
+    /// `cas_contention_timeout_in_ms`: how long a lightweight transaction
+    /// retries under contention (see `service::paxos`).
+    pub(crate) cas_contention_timeout: std::time::Duration,
+    /// `counter_write_request_timeout_in_ms` (see `service::counters`).
+    pub(crate) counter_write_timeout: std::time::Duration,
+    /// This shard's Paxos ballots.
+    pub(crate) ballots: crate::service::paxos::BallotClock,
+    pub paxos_stats: crate::service::paxos::PaxosStats,
 }
 
 impl StorageProxy {
@@ -242,6 +250,8 @@ impl StorageProxy {
         router: Option<Rc<dyn ShardRouter>>,
         topology: Arc<crate::service::topology::Topology>,
     ) -> Self {
+        let host_id = topology.local().host_id;
+        let shard = router.as_ref().map(|r| r.shard_id()).unwrap_or(0);
         StorageProxy {
             db,
             node,
@@ -253,7 +263,25 @@ impl StorageProxy {
             read_timeout: std::time::Duration::from_millis(5000),
             group_commit: GroupCommit::new(None),
             indexes: crate::index::IndexRegistry::default(),
+            cas_contention_timeout: std::time::Duration::from_millis(1000),
+            counter_write_timeout: std::time::Duration::from_millis(5000),
+            ballots: crate::service::paxos::BallotClock::new(
+                u64::from_be_bytes(host_id[8..].try_into().unwrap_or_default()),
+                shard,
+            ),
+            paxos_stats: crate::service::paxos::PaxosStats::default(),
         }
+    }
+
+    /// Sets `cas_contention_timeout_in_ms` and `counter_write_request_timeout_in_ms`.
+    pub fn with_lwt_timeouts(
+        mut self,
+        cas_contention: std::time::Duration,
+        counter_write: std::time::Duration,
+    ) -> Self {
+        self.cas_contention_timeout = cas_contention;
+        self.counter_write_timeout = counter_write;
+        self
     }
 
     /// Sets the coordinator timeouts (`write_request_timeout_in_ms`, `read_request_timeout_in_ms`).
@@ -301,6 +329,26 @@ impl StorageProxy {
         } else {
             self.stats.forwarded.set(self.stats.forwarded.get() + 1);
             Some((owner, r))
+        }
+    }
+
+    /// The shard of this node owning `token`, or `None` when it is this one.
+    pub(crate) fn owner_shard_of(&self, token: i64) -> Option<usize> {
+        self.remote_owner(token).map(|(owner, _)| owner)
+    }
+
+    /// Waits until the commitlog position `pos` is durable (batch mode).
+    pub(crate) async fn wait_durable(
+        &self,
+        pos: Option<engine::commitlog::ReplayPosition>,
+    ) -> Result<(), ErrorResponse> {
+        match (pos, self.group_commit.window) {
+            (Some(pos), Some(_)) => {
+                self.group_commit
+                    .wait(&self.group_commit, &self.db, pos)
+                    .await
+            }
+            _ => Ok(()),
         }
     }
 
@@ -394,6 +442,9 @@ impl StorageProxy {
         cl: Consistency,
     ) -> Result<Option<PartitionUpdate>, ErrorResponse> {
         if self.is_clustered() && !ks.is_system {
+            if cl.is_serial() {
+                return self.paxos_read(ks, table, key, cmd, cl).await;
+            }
             return self.read_replicated(ks, table, key, cmd, cl).await;
         }
         self.check(ks, cl, false)?;
@@ -900,9 +951,13 @@ impl StorageProxy {
     ///
     /// On one node the read and the writes run on the owner shard with no
     /// suspension point in between, so concurrent operations on the same
-    /// partition — wherever they arrived — serialise. In a cluster the
-    /// coordinator reads at ONE and writes at `cl` (not linearizable: Paxos
-    /// is not implemented).
+    /// partition — wherever they arrived — serialise. In a cluster,
+    /// counter updates go through a leader replica that does the same on
+    /// its owner shard (`service::counters`), and everything else
+    /// (conditions, list element operations) is a Paxos round at `serial`
+    /// whose commit is written at `cl` (`service::paxos`); `f` may then run
+    /// more than once, when a round loses to a concurrent one.
+    #[allow(clippy::too_many_arguments)]
     pub async fn read_modify_write<T, F>(
         &self,
         ks: &KeyspaceMetadata,
@@ -910,24 +965,20 @@ impl StorageProxy {
         key: PartitionKey,
         now: i32,
         cl: Consistency,
+        serial: Consistency,
         f: F,
     ) -> Result<T, ErrorResponse>
     where
         T: Send + 'static,
-        F: FnOnce(Option<PartitionUpdate>) -> Result<(Vec<Mutation>, T), ErrorResponse>
+        F: Fn(Option<PartitionUpdate>) -> Result<(Vec<Mutation>, T), ErrorResponse>
             + Send
             + 'static,
     {
         if self.is_clustered() && !ks.is_system {
-            let cmd = ReadCommand::full(now);
-            let current = self
-                .read_partition(ks, table, &key, &cmd, Consistency::One)
-                .await?;
-            let (muts, out) = f(current)?;
-            if !muts.is_empty() {
-                self.mutate(ks, muts, cl).await?;
+            if table.is_counter {
+                return self.counter_write(ks, table, key, cl, f).await;
             }
-            return Ok(out);
+            return self.cas(ks, table, key, now, cl, serial, f).await;
         }
         self.check(ks, cl, true)?;
         let id = table.id;
@@ -978,11 +1029,7 @@ impl StorageProxy {
                 .map_err(write_error)?;
             last = pos.or(last);
         }
-        if let (Some(pos), Some(_)) = (last, self.group_commit.window) {
-            self.group_commit
-                .wait(&self.group_commit, &self.db, pos)
-                .await?;
-        }
+        self.wait_durable(last).await?;
         Ok(out)
     }
 }

@@ -53,9 +53,10 @@ pub async fn execute_with_reads(
     stmts: &[(&ModificationStatement, EvalCtx<'_>)],
     timestamp: i64,
     cl: proto::consistency::Consistency,
+    serial: proto::consistency::Consistency,
 ) -> Result<Option<super::ResultSet>, ErrorResponse> {
     if stmts.iter().any(|(s, _)| !matches!(s.lwt, Lwt::None)) {
-        return conditional_batch(proxy, stmts, timestamp, cl)
+        return conditional_batch(proxy, stmts, timestamp, cl, serial)
             .await
             .map(Some);
     }
@@ -79,7 +80,7 @@ pub async fn execute_with_reads(
     for (stmt, ctx) in stmts {
         if stmt.requires_read() {
             let ks = proxy.keyspace(&stmt.table.keyspace)?;
-            stmt.execute_read_write(proxy, &ks, ctx, timestamp, cl)
+            stmt.execute_read_write(proxy, &ks, ctx, timestamp, cl, serial)
                 .await?;
         }
     }
@@ -104,6 +105,7 @@ async fn conditional_batch(
     stmts: &[(&ModificationStatement, EvalCtx<'_>)],
     timestamp: i64,
     cl: proto::consistency::Consistency,
+    serial: proto::consistency::Consistency,
 ) -> Result<super::ResultSet, ErrorResponse> {
     let table = stmts[0].0.table.clone();
     let mut key = None;
@@ -146,6 +148,7 @@ async fn conditional_batch(
             key,
             crate::cql3::statements::now_seconds(now_micros),
             cl,
+            serial,
             move |current| {
                 let timestamp = super::modification::after_current(timestamp, current.as_ref());
                 let existing = Existing {

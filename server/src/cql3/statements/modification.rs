@@ -1830,6 +1830,7 @@ impl ModificationStatement {
         ctx: &EvalCtx<'_>,
         ts: i64,
         cl: proto::consistency::Consistency,
+        serial: proto::consistency::Consistency,
     ) -> Result<Option<super::ResultSet>, ErrorResponse> {
         let keys = self.partition_keys(ctx)?;
         let conditional = !matches!(self.lwt, Lwt::None);
@@ -1847,6 +1848,7 @@ impl ModificationStatement {
                     key,
                     now_seconds(now_micros),
                     cl,
+                    serial,
                     move |current| {
                         let ctx = EvalCtx {
                             values: &v,

@@ -28,6 +28,17 @@ Commands:
     tablestats [<keyspace[.table]>...]     Print table statistics
     compactionstats                  Print running and pending compactions
     decommission                     Stream this node's data away and leave the ring
+    rebuild [-ks <keyspace>] [--] [<src-dc-name>]
+                                     Stream the data of this node's ranges from other replicas
+                                     (from datacenter <src-dc-name> when given): the step that
+                                     fills the nodes of a new datacenter
+    removenode <host-id> | status    Remove a dead node from the ring, restoring the replicas
+                                     of its ranges from the surviving ones; or show the removal
+                                     in progress
+    repair [-pr] [-full] [--] [<keyspace> [<tables>...]]
+                                     Anti-entropy repair of the ranges this node replicates
+                                     (-pr: only its primary ranges; repairs are always full)
+    repair_admin cancel              Stop the repair running on this node
     shards                           Print per-shard runtime statistics (Tessera)
     help                             Print this help
 ";
@@ -197,12 +208,174 @@ fn run(inv: &Invocation) -> Result<String, String> {
             call("POST", "/storage_service/decommission")?;
             Ok(String::new())
         }
+        "rebuild" => {
+            let (ks, rest) = rebuild_args(args)?;
+            let mut q = Vec::new();
+            if let Some(ks) = ks {
+                q.push(format!("keyspace={}", percent_encode(&ks)));
+            }
+            if let Some(dc) = rest {
+                q.push(format!("source_dc={}", percent_encode(&dc)));
+            }
+            let path = if q.is_empty() {
+                "/storage_service/rebuild".to_string()
+            } else {
+                format!("/storage_service/rebuild?{}", q.join("&"))
+            };
+            let v: Value = serde_json::from_str(&call("POST", &path)?.body)
+                .map_err(|e| format!("malformed answer from {path}: {e}"))?;
+            Ok(format!(
+                "Rebuild streamed {} partitions of {} ranges in {} s\n",
+                text(field(&v, "partitions")),
+                text(field(&v, "ranges")),
+                text(field(&v, "seconds"))
+            ))
+        }
+        "removenode" => {
+            arity(1, 1)?;
+            match args[0].as_str() {
+                "status" => {
+                    let v = get_json("/storage_service/removal_status")?;
+                    Ok(format!("RemovalStatus: {}\n", text(field(&v, "status"))))
+                }
+                "force" => Err(
+                    "removenode force is not supported: run `removenode <host-id>` \
+                     again (it restarts the removal)"
+                        .into(),
+                ),
+                id => {
+                    let path = format!(
+                        "/storage_service/remove_node?host_id={}",
+                        percent_encode(id)
+                    );
+                    let v: Value = serde_json::from_str(&call("POST", &path)?.body)
+                        .map_err(|e| format!("malformed answer from {path}: {e}"))?;
+                    Ok(format!(
+                        "Removed {id}: streamed {} partitions of {} ranges in {} s\n",
+                        text(field(&v, "partitions")),
+                        text(field(&v, "ranges")),
+                        text(field(&v, "seconds"))
+                    ))
+                }
+            }
+        }
+        "repair" => {
+            let (pr, names) = repair_args(args)?;
+            let mut q = Vec::new();
+            if let Some(ks) = names.first() {
+                q.push(format!("keyspace={}", percent_encode(ks)));
+            }
+            if names.len() > 1 {
+                let cfs: Vec<String> = names[1..].iter().map(|t| percent_encode(t)).collect();
+                q.push(format!("cf={}", cfs.join(",")));
+            }
+            if pr {
+                q.push("primary_range=true".into());
+            }
+            let mut path = "/storage_service/repair".to_string();
+            if !q.is_empty() {
+                path.push('?');
+                path.push_str(&q.join("&"));
+            }
+            let v: Value = serde_json::from_str(&call("POST", &path)?.body)
+                .map_err(|e| format!("malformed answer from {path}: {e}"))?;
+            Ok(format_repair(&v, pr))
+        }
+        "repair_admin" => {
+            arity(1, 1)?;
+            if args[0] != "cancel" {
+                return Err(format!("unknown repair_admin command '{}'", args[0]));
+            }
+            let v: Value = serde_json::from_str(
+                &call("POST", "/storage_service/force_terminate_repair")?.body,
+            )
+            .map_err(|e| format!("malformed answer: {e}"))?;
+            Ok(
+                if v.get("terminated").and_then(Value::as_bool) == Some(true) {
+                    "Repair terminating\n".to_string()
+                } else {
+                    "No repair running\n".to_string()
+                },
+            )
+        }
         "shards" => {
             arity(0, 0)?;
             Ok(format_shards(&get_json("/system/shards")?))
         }
         other => Err(format!("unknown command '{other}'\n\n{USAGE}")),
     }
+}
+
+/// `rebuild` arguments: `[-ks|--keyspace KS] [--] [SOURCE_DC]`.
+fn rebuild_args(args: &[String]) -> Result<(Option<String>, Option<String>), String> {
+    let (mut ks, mut dc) = (None, None);
+    let mut i = 0;
+    let mut options = true;
+    while i < args.len() {
+        let a = args[i].as_str();
+        match a {
+            "--" if options => options = false,
+            "-ks" | "--keyspace" if options => {
+                i += 1;
+                ks = Some(
+                    args.get(i)
+                        .cloned()
+                        .ok_or("option '-ks' needs a keyspace")?,
+                );
+            }
+            f if options && f.starts_with("--keyspace=") => {
+                ks = Some(f["--keyspace=".len()..].to_string());
+            }
+            f if options && f.starts_with('-') => {
+                return Err(format!("unknown option '{f}' for rebuild"))
+            }
+            _ if dc.is_none() => dc = Some(a.to_string()),
+            _ => return Err("rebuild takes at most one source datacenter".into()),
+        }
+        i += 1;
+    }
+    Ok((ks, dc))
+}
+
+/// `repair` arguments: `[-pr] [-full] [--] [KEYSPACE [TABLE...]]`.
+fn repair_args(args: &[String]) -> Result<(bool, Vec<String>), String> {
+    let (mut pr, mut names, mut options) = (false, Vec::new(), true);
+    for a in args {
+        match a.as_str() {
+            "--" if options => options = false,
+            "-pr" | "--partitioner-range" if options => pr = true,
+            // Every repair here is a full one (there is no incremental repair).
+            "-full" | "--full" if options => {}
+            f if options && f.starts_with('-') => {
+                return Err(format!("unknown option '{f}' for repair"))
+            }
+            n => names.push(n.to_string()),
+        }
+    }
+    Ok((pr, names))
+}
+
+fn format_repair(v: &Value, pr: bool) -> String {
+    let kss: Vec<String> = field(v, "keyspaces")
+        .as_array()
+        .map(|a| a.iter().map(text).collect())
+        .unwrap_or_default();
+    let mut out = String::new();
+    for ks in &kss {
+        out.push_str(&format!(
+            "Repairing keyspace {ks} with repair options (parallelism: sequential, primary range: {pr}, incremental: false)\n"
+        ));
+    }
+    out.push_str(&format!(
+        "Ranges checked: {}, mismatched: {}; subranges synced: {}; partitions streamed: {} ({} s)\n",
+        text(field(v, "ranges_checked")),
+        text(field(v, "ranges_mismatched")),
+        text(field(v, "subranges_synced")),
+        text(field(v, "partitions_streamed")),
+        text(field(v, "seconds"))
+    ));
+    out.push_str("Repair completed successfully\n");
+    out
 }
 
 /// A JSON value as plain text (strings without quotes, null as "?").
@@ -660,6 +833,45 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn rebuild_and_repair_arguments() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            rebuild_args(&v(&["--", "dc1"])).unwrap(),
+            (None, Some("dc1".into()))
+        );
+        assert_eq!(
+            rebuild_args(&v(&["-ks", "ks1", "dc1"])).unwrap(),
+            (Some("ks1".into()), Some("dc1".into()))
+        );
+        assert_eq!(rebuild_args(&v(&[])).unwrap(), (None, None));
+        assert!(rebuild_args(&v(&["-x"])).is_err());
+        assert!(rebuild_args(&v(&["-ks"])).is_err());
+        assert!(rebuild_args(&v(&["dc1", "dc2"])).is_err());
+        assert_eq!(
+            repair_args(&v(&["-pr", "-full", "ks", "t1", "t2"])).unwrap(),
+            (true, v(&["ks", "t1", "t2"]))
+        );
+        assert_eq!(
+            repair_args(&v(&["--", "-odd"])).unwrap(),
+            (false, v(&["-odd"]))
+        );
+        assert!(repair_args(&v(&["-inc"])).is_err());
+        let out = format_repair(
+            &serde_json::json!({"keyspaces": ["ks"], "ranges_checked": 3, "ranges_mismatched": 1,
+                "subranges_synced": 2, "partitions_streamed": 7, "seconds": 0.5}),
+            false,
+        );
+        assert!(out.contains("Repairing keyspace ks"), "{out}");
+        assert!(
+            out.contains(
+                "Ranges checked: 3, mismatched: 1; subranges synced: 2; partitions streamed: 7"
+            ),
+            "{out}"
+        );
+        assert!(out.ends_with("Repair completed successfully\n"), "{out}");
+    }
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()

@@ -334,6 +334,38 @@ impl Gossiper {
         }
     }
 
+    /// Sets the `STATUS` of another, dead endpoint on its behalf
+    /// (Cassandra's `advertiseRemoving` / `advertiseTokenRemoved`, for
+    /// `removenode`). The endpoint's state gets a new generation, so every
+    /// node takes it over whatever versions it has seen of it. Refused for
+    /// this node and for an unknown or live endpoint.
+    pub fn advertise_on_behalf(&self, ip: IpAddr, status: String) -> Result<(), String> {
+        if ip == self.local {
+            return Err("cannot advertise a state of this node on its behalf".into());
+        }
+        {
+            let mut eps = self.endpoints.borrow_mut();
+            let s = eps
+                .get_mut(&ip)
+                .ok_or_else(|| format!("/{ip} is not known to gossip"))?;
+            if s.alive {
+                return Err(format!("/{ip} is alive"));
+            }
+            s.heartbeat.generation = s.heartbeat.generation.saturating_add(1);
+            let version = s.max_version().saturating_add(1);
+            s.states.insert(
+                ApplicationState::Status,
+                VersionedValue {
+                    value: status.clone(),
+                    version,
+                },
+            );
+            s.update_timestamp = Instant::now();
+        }
+        self.notify(vec![Event::Change(ip, ApplicationState::Status, status)]);
+        Ok(())
+    }
+
     fn next_version(&self) -> i32 {
         let v = self.version.get().saturating_add(1);
         self.version.set(v);

@@ -1,7 +1,7 @@
 //! The node's admin API handlers (`docs/admin-api.md`): what
 //! `tessera-nodetool` asks for — `info`, `status`, `ring`,
 //! `describecluster`, `getendpoints`, `tablestats`, `flush`, `compact`,
-//! `decommission`.
+//! `decommission`, `rebuild`, `removenode`, `repair`.
 //!
 //! Handlers run on shard 0 (where the admin server lives). Node facts
 //! (host id, tokens, datacenter, rack, addresses) come from the
@@ -671,6 +671,127 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
                 }
                 Err(e) => Response::error(400, format!("Unsupported operation: {e}")),
             }
+        }
+    });
+    register_operations_routes(router, ctx);
+}
+
+/// Rebuild, removenode and repair: each blocks until done.
+fn register_operations_routes(router: &mut Router, ctx: &ShardContext) {
+    use crate::service::cluster::cluster;
+    use crate::service::storage_service::StreamSummary;
+    fn streamed(s: StreamSummary, seconds: f64) -> Response {
+        Response::ok(
+            json::Object::new()
+                .num("ranges", s.ranges)
+                .num("partitions", s.partitions)
+                .raw("seconds", &format!("{seconds:.3}"))
+                .build(),
+        )
+    }
+    const NO_CLUSTER: &str = "this node is not part of a cluster";
+
+    // POST /storage_service/rebuild[?source_dc=DC][&keyspace=KS]
+    let c = ctx.clone();
+    router.route("POST", "/storage_service/rebuild", move |req: Request| {
+        let ctx = c.clone();
+        async move {
+            let Some(cl) = cluster(&ctx) else {
+                return Response::error(400, NO_CLUSTER);
+            };
+            let ks = req.query("keyspace").filter(|k| !k.is_empty());
+            let dc = req.query("source_dc").filter(|k| !k.is_empty());
+            let t0 = std::time::Instant::now();
+            match crate::service::storage_service::rebuild(&cl, ks, dc).await {
+                Ok(s) => streamed(s, t0.elapsed().as_secs_f64()),
+                Err(e) => Response::error(400, e),
+            }
+        }
+    });
+
+    // POST /storage_service/remove_node?host_id=UUID
+    let c = ctx.clone();
+    router.route(
+        "POST",
+        "/storage_service/remove_node",
+        move |req: Request| {
+            let ctx = c.clone();
+            async move {
+                let Some(cl) = cluster(&ctx) else {
+                    return Response::error(400, NO_CLUSTER);
+                };
+                let Some(id) = req.query("host_id").filter(|k| !k.is_empty()) else {
+                    return bad("missing host_id");
+                };
+                let t0 = std::time::Instant::now();
+                match crate::service::storage_service::removenode(&cl, id).await {
+                    Ok(s) => streamed(s, t0.elapsed().as_secs_f64()),
+                    Err(e) => Response::error(400, e),
+                }
+            }
+        },
+    );
+
+    // GET /storage_service/removal_status
+    let c = ctx.clone();
+    router.route("GET", "/storage_service/removal_status", move |_| {
+        let ctx = c.clone();
+        async move {
+            let s = crate::service::storage_service::removal_status(&ctx);
+            Response::ok(json::Object::new().str("status", &s).build())
+        }
+    });
+
+    // POST /storage_service/repair[?keyspace=KS[&cf=T1,T2]][&primary_range=true]
+    let c = ctx.clone();
+    router.route("POST", "/storage_service/repair", move |req: Request| {
+        let ctx = c.clone();
+        async move {
+            let Some(cl) = cluster(&ctx) else {
+                return Response::error(400, NO_CLUSTER);
+            };
+            let opts = crate::service::repair::RepairOptions {
+                keyspace: req
+                    .query("keyspace")
+                    .filter(|k| !k.is_empty())
+                    .map(String::from),
+                tables: req.query_list("cf"),
+                primary_range: req.query("primary_range") == Some("true"),
+            };
+            let t0 = std::time::Instant::now();
+            match crate::service::repair::repair(&cl, opts).await {
+                Ok(s) => Response::ok(crate::service::repair::summary_json(
+                    &s,
+                    t0.elapsed().as_secs_f64(),
+                )),
+                Err(e) => Response::error(500, format!("Repair failed: {e}")),
+            }
+        }
+    });
+
+    // POST /storage_service/force_terminate_repair; GET /storage_service/repair_status
+    let c = ctx.clone();
+    router.route(
+        "POST",
+        "/storage_service/force_terminate_repair",
+        move |_| {
+            let ctx = c.clone();
+            async move {
+                let running = crate::service::repair::repair_service(&ctx).terminate();
+                Response::ok(json::Object::new().bool("terminated", running).build())
+            }
+        },
+    );
+    let c = ctx.clone();
+    router.route("GET", "/storage_service/repair_status", move |_| {
+        let ctx = c.clone();
+        async move {
+            let p = crate::service::repair::repair_service(&ctx).progress();
+            let o = json::Object::new().bool("running", p.is_some());
+            Response::ok(match p {
+                Some(p) => o.str("progress", &p).build(),
+                None => o.build(),
+            })
         }
     });
 }

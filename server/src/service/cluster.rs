@@ -733,6 +733,7 @@ async fn pull_schema_if_needed(c: &Rc<ClusterServices>, ip: IpAddr, version: &st
 
 fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
     super::streaming::register_verbs(ms, ctx);
+    super::repair::register_verbs(ms, ctx);
     super::paxos::register_verbs(ms, ctx);
     super::counters::register_verbs(ms, ctx);
     let c = ctx.clone();

@@ -559,6 +559,22 @@ impl HintsManager {
         }
     }
 
+    /// Deletes every hint stored for `host` (it left the ring or was
+    /// removed: Cassandra's `HintsService.excise`). Returns the files
+    /// deleted.
+    pub fn drop_host(&self, host: [u8; 16]) -> usize {
+        let seqs: Vec<u64> = self
+            .hosts
+            .borrow()
+            .get(&host)
+            .map(|h| h.files.keys().copied().collect())
+            .unwrap_or_default();
+        for &seq in &seqs {
+            self.remove_file(host, seq);
+        }
+        seqs.len()
+    }
+
     fn remove_file(&self, host: [u8; 16], seq: u64) {
         let mut hosts = self.hosts.borrow_mut();
         let Some(h) = hosts.get_mut(&host) else {

@@ -8,6 +8,7 @@ pub mod forwarding;
 pub mod hints;
 pub mod migration_manager;
 pub mod paxos;
+pub mod repair;
 pub mod replication;
 pub mod storage_proxy;
 pub mod storage_service;

@@ -21,6 +21,26 @@
 //! for gossip to carry it, record `DECOMMISSIONED` and stop the node
 //! process (peers drop it from `system.peers`; drivers get `REMOVED_NODE`).
 //! A decommissioned data directory refuses to start again.
+//!
+//! **Rebuild** (`nodetool rebuild [-ks KS] [SOURCE_DC]`, how a new
+//! datacenter gets its data). For every range this node replicates per
+//! each keyspace's strategy, it fetches the data from a live replica (in
+//! `SOURCE_DC` when named, else the closest one) with [`streaming`],
+//! through its normal write path. The whole plan is made first, so an
+//! unknown datacenter or a range without a live source fails before any
+//! data moves.
+//!
+//! **Removenode** (`nodetool removenode <host-id>`, for a dead node). The
+//! dead node's gossip `STATUS` becomes `removing,<host id>` (so it is a
+//! leaving node: writes also reach the nodes that take over its ranges),
+//! every range it replicated is streamed, page by page through this node,
+//! from a surviving replica to each node that becomes a replica, then its
+//! `STATUS` becomes `removed,<host id>,<expiry>`: every node drops it from
+//! the ring, `system.peers` and `nodetool status`, drivers get
+//! `REMOVED_NODE`, and the hints stored for it are deleted. The states are
+//! set on the dead node's behalf with a new gossip generation
+//! ([`crate::gms::Gossiper::advertise_on_behalf`]), as Cassandra's
+//! `advertiseRemoving`/`advertiseTokenRemoved` do.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -52,6 +72,10 @@ pub struct StorageService {
     statuses: RefCell<HashMap<IpAddr, String>>,
     /// A decommission is running.
     leaving: Cell<bool>,
+    /// A rebuild is running.
+    rebuilding: Cell<bool>,
+    /// The removal in progress (`nodetool removenode status`).
+    removal: RefCell<Option<String>>,
 }
 
 /// The storage service of shard 0, once the cluster services started.
@@ -143,6 +167,8 @@ pub fn initial_status(
         mode: RefCell::new(if will_bootstrap { "JOINING" } else { "NORMAL" }.into()),
         statuses: RefCell::new(HashMap::new()),
         leaving: Cell::new(false),
+        rebuilding: Cell::new(false),
+        removal: RefCell::new(None),
     });
     if will_bootstrap {
         ss.write_state("IN_PROGRESS")?;
@@ -222,7 +248,7 @@ pub fn is_joining(ctx: &ShardContext, ip: IpAddr) -> bool {
         .endpoint_state(ip)
         .and_then(|s| s.states.get(&ApplicationState::Status).cloned())
         .unwrap_or_default();
-    status_head(&status) == "BOOT" || has_left(&status)
+    matches!(status_head(&status), "BOOT" | "removing") || has_left(&status)
 }
 
 /// The driver event a `STATUS` change of a peer means: `NEW_NODE` when a
@@ -242,6 +268,9 @@ pub fn status_event(
         return None;
     }
     let head = status_head(value).to_string();
+    if has_left(value) {
+        drop_hints_of(ctx, ip);
+    }
     let prev = ss.statuses.borrow_mut().insert(ip, head.clone());
     match (prev.as_deref(), head.as_str()) {
         (Some("BOOT"), "NORMAL") => Some("NEW_NODE".into()),
@@ -519,4 +548,264 @@ async fn leave(c: &Rc<ClusterServices>, ss: &StorageService) -> Result<(), Strin
     ss.write_state("DECOMMISSIONED")?;
     ss.set_mode("DECOMMISSIONED");
     Ok(())
+}
+
+/// Deletes the hints this node keeps for `ip` (it left or was removed).
+fn drop_hints_of(ctx: &ShardContext, ip: IpAddr) {
+    let (Some(c), Some(h)) = (cluster(ctx), super::hints::hints(ctx)) else {
+        return;
+    };
+    let host = c
+        .gossiper
+        .endpoint_state(ip)
+        .and_then(|s| s.states.get(&ApplicationState::HostId).cloned())
+        .and_then(|id| crate::schema::digest::parse_uuid(&id));
+    if let Some(host) = host {
+        let n = h.drop_host(host);
+        if n > 0 {
+            log::info!("deleted {n} hints files of /{ip}: it left the ring");
+        }
+    }
+}
+
+/// What a rebuild or a removal streamed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamSummary {
+    /// Range transfers (one range of one keyspace to one node).
+    pub ranges: usize,
+    pub partitions: u64,
+}
+
+/// `nodetool rebuild [-ks KEYSPACE] [SOURCE_DC]`: fetches the data of every
+/// range this node replicates from a live replica (in `source_dc` when
+/// given). Blocks until done.
+pub async fn rebuild(
+    c: &Rc<ClusterServices>,
+    keyspace: Option<&str>,
+    source_dc: Option<&str>,
+) -> Result<StreamSummary, String> {
+    let ss = storage_service(&c.ctx).ok_or("the storage service is not running")?;
+    let t = topology(c)?;
+    if let Some(dc) = source_dc {
+        let mut dcs: Vec<&str> = t.topo.endpoints.iter().map(|e| e.dc.as_str()).collect();
+        dcs.sort_unstable();
+        dcs.dedup();
+        if !dcs.contains(&dc) {
+            return Err(format!(
+                "Provided datacenter '{dc}' is not a valid datacenter, available datacenters: [{}]",
+                dcs.join(", ")
+            ));
+        }
+    }
+    let keyspaces: Vec<&std::sync::Arc<KeyspaceMetadata>> = match keyspace {
+        Some(name) => match t.schema.keyspaces.get(name) {
+            Some(ks) if !ks.is_system => vec![ks],
+            _ => return Err(format!("Keyspace {name} does not exist")),
+        },
+        None => t.user_keyspaces().collect(),
+    };
+    if ss.rebuilding.replace(true) {
+        return Err("Node is still rebuilding. Check nodetool netstats.".into());
+    }
+    let r = rebuild_inner(c, &t, &keyspaces, source_dc).await;
+    ss.rebuilding.set(false);
+    r
+}
+
+async fn rebuild_inner(
+    c: &Rc<ClusterServices>,
+    t: &Topo,
+    keyspaces: &[&std::sync::Arc<KeyspaceMetadata>],
+    source_dc: Option<&str>,
+) -> Result<StreamSummary, String> {
+    // The plan first: every (keyspace, range, source), or the error.
+    let local_dc = t.topo.local().dc.clone();
+    let mut plan = Vec::new();
+    for ks in keyspaces {
+        let s = super::topology::strategy(ks);
+        if s == crate::locator::ReplicationStrategy::Local {
+            continue;
+        }
+        let tokens = t.topo.ring.tokens();
+        let n = tokens.len();
+        for i in 0..n {
+            let (start, end) = (tokens[(i + n - 1) % n], tokens[i]);
+            let reps = t.topo.ring.natural_replicas(&s, end);
+            if !reps.contains(&0) {
+                continue;
+            }
+            let src = reps
+                .iter()
+                .copied()
+                .filter(|&r| r != 0 && t.topo.endpoints[r].alive)
+                .filter(|&r| source_dc.is_none_or(|dc| t.topo.endpoints[r].dc == dc))
+                .min_by_key(|&r| t.topo.endpoints[r].dc != local_dc)
+                .ok_or_else(|| {
+                    format!(
+                        "unable to find sufficient sources for streaming range ({start},{end}] in keyspace {}{}",
+                        ks.name,
+                        source_dc
+                            .map(|dc| format!(" with source datacenter {dc}"))
+                            .unwrap_or_default()
+                    )
+                })?;
+            plan.push((ks, start, end, t.topo.endpoints[src].addr));
+        }
+    }
+    log::info!(
+        "rebuild from {}: {} ranges to stream",
+        source_dc.unwrap_or("any datacenter"),
+        plan.len()
+    );
+    let started = Instant::now();
+    let mut sum = StreamSummary::default();
+    for (ks, start, end, from) in plan {
+        if c.ctx.is_stopping() {
+            return Err("rebuild stopped: the node is shutting down".into());
+        }
+        sum.ranges += 1;
+        for table in ks.tables.values().filter(|t| !t.is_virtual) {
+            for r in streaming::token_ranges(start, end) {
+                sum.partitions += streaming::fetch_range(c, from, table.id, r).await?;
+            }
+        }
+    }
+    log::info!(
+        "rebuild streamed {} partitions of {} ranges in {:.1} s",
+        sum.partitions,
+        sum.ranges,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(sum)
+}
+
+/// `nodetool removenode status`.
+pub fn removal_status(ctx: &ShardContext) -> String {
+    storage_service(ctx)
+        .and_then(|ss| ss.removal.borrow().clone())
+        .unwrap_or_else(|| "No removals in process.".into())
+}
+
+/// `nodetool removenode <host-id>`: restores the replicas of a dead node's
+/// ranges from the surviving ones and removes it from the ring. Blocks
+/// until done.
+pub async fn removenode(c: &Rc<ClusterServices>, host_id: &str) -> Result<StreamSummary, String> {
+    let ss = storage_service(&c.ctx).ok_or("the storage service is not running")?;
+    let id = crate::schema::digest::parse_uuid(host_id.trim())
+        .ok_or_else(|| format!("Invalid host ID '{host_id}'"))?;
+    let t = topology(c)?;
+    if t.topo.local().host_id == id {
+        return Err("Cannot remove self".into());
+    }
+    let dead = t
+        .topo
+        .endpoints
+        .iter()
+        .position(|e| e.host_id == id)
+        .ok_or("Host ID not found.")?;
+    let ep = t.topo.endpoints[dead].clone();
+    if ep.alive {
+        return Err(format!(
+            "Node /{} is alive and owns this ID. Use decommission command to remove it from the ring",
+            ep.addr
+        ));
+    }
+    if let Some(r) = ss.removal.borrow().as_ref() {
+        return Err(format!("Operation already in progress: {r}"));
+    }
+    if status_head(&local_status(c)) != "NORMAL" {
+        return Err(format!(
+            "Node in {} state; wait for status to become normal",
+            ss.mode()
+        ));
+    }
+    *ss.removal.borrow_mut() = Some(format!(
+        "Removing token ({}). Waiting for replication confirmation from the new replicas.",
+        first_token_of(&ep.tokens)
+    ));
+    let r = remove_inner(c, &ep).await;
+    *ss.removal.borrow_mut() = None;
+    r
+}
+
+fn first_token_of(tokens: &[i64]) -> String {
+    tokens.first().map(|t| t.to_string()).unwrap_or_default()
+}
+
+async fn remove_inner(
+    c: &Rc<ClusterServices>,
+    ep: &super::topology::Endpoint,
+) -> Result<StreamSummary, String> {
+    let id = crate::schema::digest::uuid_to_string(&ep.host_id);
+    log::info!("removenode: removing /{} (host id {id})", ep.addr);
+    c.gossiper
+        .advertise_on_behalf(ep.addr, format!("removing,{id}"))?;
+    // The streaming plan: the ring with and without the dead node's tokens
+    // (indexes stay those of `t.topo.endpoints`).
+    let t = topology(c)?;
+    let Some(dead) = t.topo.endpoints.iter().position(|e| e.addr == ep.addr) else {
+        return Err(format!("/{} vanished from the ring", ep.addr));
+    };
+    let mut without = t.topo.endpoints.clone();
+    without[dead].tokens.clear();
+    without[dead].status = "NORMAL".into();
+    let after = Topology::new(without);
+    let started = Instant::now();
+    let mut sum = StreamSummary::default();
+    for ks in t.user_keyspaces() {
+        let s = super::topology::strategy(ks);
+        if s == crate::locator::ReplicationStrategy::Local {
+            continue;
+        }
+        let tokens = t.topo.ring.tokens();
+        let n = tokens.len();
+        for i in 0..n {
+            let (start, end) = (tokens[(i + n - 1) % n], tokens[i]);
+            let old = t.topo.ring.natural_replicas(&s, end);
+            if !old.contains(&dead) {
+                continue;
+            }
+            let new = after.ring.natural_replicas(&s, end);
+            for &to in new.iter().filter(|r| !old.contains(r)) {
+                let dst = &t.topo.endpoints[to];
+                if !dst.alive {
+                    return Err(format!(
+                        "cannot stream range ({start},{end}] of keyspace {} to /{}: it is down",
+                        ks.name, dst.addr
+                    ));
+                }
+                // A surviving replica, preferably in the new replica's DC.
+                let src = old
+                    .iter()
+                    .copied()
+                    .filter(|&r| r != dead && t.topo.endpoints[r].alive)
+                    .min_by_key(|&r| t.topo.endpoints[r].dc != dst.dc)
+                    .ok_or_else(|| {
+                        format!(
+                            "unable to find a live replica of range ({start},{end}] in keyspace {}",
+                            ks.name
+                        )
+                    })?;
+                let from = t.topo.endpoints[src].addr;
+                sum.ranges += 1;
+                for table in ks.tables.values().filter(|t| !t.is_virtual) {
+                    for r in streaming::token_ranges(start, end) {
+                        sum.partitions +=
+                            streaming::relay_range(c, from, dst.addr, table.id, r).await?;
+                    }
+                }
+            }
+        }
+    }
+    log::info!(
+        "removenode of /{} streamed {} partitions of {} range transfers in {:.1} s",
+        ep.addr,
+        sum.partitions,
+        sum.ranges,
+        started.elapsed().as_secs_f64()
+    );
+    let expire = (super::client_state::now_micros() / 1000) + 3 * 24 * 3600 * 1000;
+    c.gossiper
+        .advertise_on_behalf(ep.addr, format!("removed,{id},{expire}"))?;
+    Ok(sum)
 }

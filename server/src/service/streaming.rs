@@ -80,7 +80,7 @@ pub fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
 }
 
 /// Up to `limit` raw partitions of `range` held by this node.
-async fn read_page(
+pub(crate) async fn read_page(
     ctx: &ShardContext,
     table: TableId,
     range: &TokenRange,
@@ -100,7 +100,7 @@ async fn read_page(
 }
 
 /// Applies streamed partitions through the replica write path.
-async fn apply_page(
+pub(crate) async fn apply_page(
     ctx: &ShardContext,
     table: TableId,
     parts: Vec<PartitionUpdate>,
@@ -148,7 +148,7 @@ pub fn token_ranges(start: i64, end: i64) -> Vec<TokenRange> {
     }
 }
 
-fn resume_after(range: &mut TokenRange, last: &PartitionUpdate) {
+pub(crate) fn resume_after(range: &mut TokenRange, last: &PartitionUpdate) {
     range.start = ScanBound::Key {
         token: last.key.token,
         key: last.key.key.clone(),
@@ -214,6 +214,81 @@ pub async fn push_range(
             unstatus(reply).map_err(|e| format!("{to}: {e}"))?;
             total += n as u64;
         }
+        if n < PAGE_PARTITIONS {
+            return Ok(total);
+        }
+    }
+}
+
+/// Up to `limit` raw partitions of `table` in `range` held by `from`
+/// (this node when `from` is its own address), in ring order.
+pub(crate) async fn fetch_page(
+    c: &ClusterServices,
+    from: IpAddr,
+    table: TableId,
+    range: &TokenRange,
+    limit: usize,
+) -> Result<Vec<PartitionUpdate>, String> {
+    if from == c.local.broadcast_address {
+        return read_page(&c.ctx, table, range, limit).await;
+    }
+    let mut out = vec![FETCH];
+    out.extend_from_slice(&table);
+    put_scan_bound(&mut out, &range.start);
+    put_scan_bound(&mut out, &range.end);
+    out.extend_from_slice(&(limit as u32).to_be_bytes());
+    let reply =
+        c.ms.send_request(from, Verb::StreamReq, Bytes::from(out), PAGE_TIMEOUT)
+            .await
+            .map_err(|e| format!("streaming from {from}: {e}"))?;
+    decode_partitions(unstatus(reply).map_err(|e| format!("{from}: {e}"))?)
+}
+
+/// Applies partitions on `to` (this node when it is its own address)
+/// through its replica write path.
+pub(crate) async fn send_page(
+    c: &ClusterServices,
+    to: IpAddr,
+    table: TableId,
+    parts: Vec<PartitionUpdate>,
+) -> Result<(), String> {
+    if parts.is_empty() {
+        return Ok(());
+    }
+    if to == c.local.broadcast_address {
+        return apply_page(&c.ctx, table, parts).await;
+    }
+    let mut out = vec![APPLY];
+    out.extend_from_slice(&table);
+    out.extend_from_slice(&encode_partitions(&parts));
+    let reply =
+        c.ms.send_request(to, Verb::StreamReq, Bytes::from(out), PAGE_TIMEOUT)
+            .await
+            .map_err(|e| format!("streaming to {to}: {e}"))?;
+    unstatus(reply).map_err(|e| format!("{to}: {e}"))?;
+    Ok(())
+}
+
+/// Streams every partition of `table` in `range` from `from` to `to`,
+/// page by page through this node (either may be this node): how
+/// `removenode` restores the replicas of a dead node's ranges. Returns the
+/// number of partitions moved.
+pub async fn relay_range(
+    c: &ClusterServices,
+    from: IpAddr,
+    to: IpAddr,
+    table: TableId,
+    mut range: TokenRange,
+) -> Result<u64, String> {
+    let mut total = 0;
+    loop {
+        let parts = fetch_page(c, from, table, &range, PAGE_PARTITIONS).await?;
+        let n = parts.len();
+        if let Some(last) = parts.last() {
+            resume_after(&mut range, last);
+        }
+        total += n as u64;
+        send_page(c, to, table, parts).await?;
         if n < PAGE_PARTITIONS {
             return Ok(total);
         }

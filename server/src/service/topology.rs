@@ -126,13 +126,15 @@ impl Topology {
             )
         };
         let ring = ring_of(&|e| owns_tokens(&e.status));
+        // A node being removed (`removing`, by `removenode`) leaves like a
+        // decommissioned one.
         let moving = endpoints
             .iter()
-            .any(|e| matches!(status_head(&e.status), "BOOT" | "LEAVING"));
+            .any(|e| matches!(status_head(&e.status), "BOOT" | "LEAVING" | "removing"));
         let future_ring = moving.then(|| {
             ring_of(&|e| {
                 let s = status_head(&e.status);
-                s == "BOOT" || (owns_tokens(&e.status) && s != "LEAVING")
+                s == "BOOT" || (owns_tokens(&e.status) && !matches!(s, "LEAVING" | "removing"))
             })
         });
         Topology {

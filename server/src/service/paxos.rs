@@ -917,7 +917,7 @@ impl StorageProxy {
         key: &PartitionKey,
         floor: Option<Ballot>,
         commit_cl: Consistency,
-    ) -> Result<Ballot, RoundError> {
+    ) -> Result<(Ballot, Vec<usize>), RoundError> {
         let ballot = self
             .ballots
             .next(crate::service::client_state::now_micros(), floor);
@@ -1023,7 +1023,79 @@ impl StorageProxy {
                 }
             }
         }
-        Ok(ballot)
+        Ok((ballot, promised_by.iter().map(|(i, _)| *i).collect()))
+    }
+
+    /// Reads the partition from the replicas that just promised (a quorum of
+    /// live participants, so no time is lost on a replica that is down but
+    /// not known to be) and reconciles their raw answers by last-write-wins.
+    async fn read_quorum(
+        &self,
+        p: &Participants,
+        quorum: &[usize],
+        table: &TableMetadata,
+        key: &PartitionKey,
+        cmd: &ReadCommand,
+    ) -> Result<Option<PartitionUpdate>, RoundError> {
+        let remote = self.remote.borrow().clone();
+        let (tx, rx) = local_channel::new_bounded(quorum.len().max(1));
+        let tx = Rc::new(tx);
+        let mut expected = 0usize;
+        for &i in quorum {
+            let Some(remote) = remote.as_ref().filter(|_| i != 0) else {
+                continue;
+            };
+            expected += 1;
+            let fut = remote.read_raw(
+                p.topo.endpoints[i].addr,
+                table.id,
+                key.clone(),
+                cmd.clone(),
+                self.read_timeout,
+            );
+            let tx = tx.clone();
+            glommio::spawn_local(async move {
+                let _ = tx.try_send(fut.await);
+            })
+            .detach();
+        }
+        drop(tx);
+        let mut answers: Vec<Option<PartitionUpdate>> = Vec::new();
+        if quorum.contains(&0) {
+            answers.push(
+                self.read_raw_routed(table.id, key.clone(), cmd.clone())
+                    .await?,
+            );
+        }
+        let deadline = Instant::now() + self.read_timeout;
+        while answers.len() < p.required && expected > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match crate::shard::timeout(left, rx.recv()).await {
+                Ok(Some(r)) => {
+                    expected -= 1;
+                    match r {
+                        Ok(a) => answers.push(a),
+                        Err(e) => log::debug!("paxos read failed: {e}"),
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if answers.len() < p.required {
+            return Err(RoundError::Retry(None));
+        }
+        let schema = engine_schema(table);
+        let mut merged: Option<PartitionUpdate> = None;
+        for a in answers.into_iter().flatten() {
+            match &mut merged {
+                None => merged = Some(a),
+                Some(m) => engine::reconcile::apply_update(&schema, m, &a),
+            }
+        }
+        Ok(merged.and_then(|raw| engine::read::to_live(&schema, &raw, cmd)))
     }
 
     /// Proposes to the participants; true when a quorum accepted.
@@ -1138,13 +1210,11 @@ impl StorageProxy {
         let mut floor = None;
         loop {
             let attempt = async {
-                let ballot = self
+                let (ballot, quorum) = self
                     .begin_and_repair(&p, ks, table, &key, floor, commit_cl)
                     .await?;
                 let cmd = ReadCommand::full(now);
-                let current = self
-                    .read_replicated(ks, table, &key, &cmd, read_consistency(serial))
-                    .await?;
+                let current = self.read_quorum(&p, &quorum, table, &key, &cmd).await?;
                 let (muts, out) = f(current)?;
                 let schema = engine_schema(table);
                 let mut update = PartitionUpdate::new(key.clone());
@@ -1217,12 +1287,10 @@ impl StorageProxy {
         let mut floor = None;
         loop {
             let attempt = async {
-                let ballot = self
+                let (ballot, quorum) = self
                     .begin_and_repair(&p, ks, table, key, floor, read_consistency(serial))
                     .await?;
-                let current = self
-                    .read_replicated(ks, table, key, cmd, read_consistency(serial))
-                    .await?;
+                let current = self.read_quorum(&p, &quorum, table, key, cmd).await?;
                 let empty = Commit {
                     ballot,
                     update: PartitionUpdate::new(key.clone()),

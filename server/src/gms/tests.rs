@@ -225,3 +225,39 @@ fn graceful_shutdown_is_seen_at_once() {
         }
     });
 }
+
+#[test]
+fn a_dead_node_status_is_advertised_on_its_behalf() {
+    run(|| async {
+        let a = Node::start(93, 17104, 1);
+        let b = Node::start(94, 17104, 1);
+        let c = Node::start(95, 17104, 1);
+        converge(&[&a, &b, &c], &[93, 94, 95]).await;
+        // Refused for this node and for a live one.
+        assert!(a.g.advertise_on_behalf(ip(93), "removed,x".into()).is_err());
+        assert!(a.g.advertise_on_behalf(ip(94), "removed,x".into()).is_err());
+        // A node that shut down cleanly (peers forced its heartbeat version to the
+        // highest possible) is the hard case: only a new generation overrides it.
+        c.g.shutdown().await;
+        c.kill().await;
+        for v in ["removing,id", "removed,id,123"] {
+            a.g.advertise_on_behalf(ip(95), v.into()).unwrap();
+            wait_for(
+                "b to take the status a set for c",
+                Duration::from_secs(10),
+                || {
+                    b.g.endpoint_state(ip(95)).is_some_and(|s| {
+                        s.states.get(&ApplicationState::Status).map(String::as_str) == Some(v)
+                    })
+                },
+            )
+            .await;
+        }
+        assert!(!b.g.is_alive(ip(95)));
+        assert_eq!(b.g.endpoint_state(ip(95)).unwrap().generation, 3);
+        for n in [a, b] {
+            n.g.shutdown().await;
+            n.kill().await;
+        }
+    });
+}

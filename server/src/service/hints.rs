@@ -740,6 +740,16 @@ mod tests {
             .borrow_mut()
             .insert(addr, Instant::now() - Duration::from_millis(5));
         assert!(w.store(host(), addr, b"m4").is_err());
+        drop(w);
+        // A host that left the ring: its hints are deleted, others' stay.
+        let m = HintsManager::open(dir.clone(), true, Duration::from_secs(3600), off.ms.clone());
+        m.store([9u8; 16], addr, b"other").unwrap();
+        assert_eq!(m.pending().len(), 2);
+        assert_eq!(m.drop_host(host()), 1);
+        assert_eq!(m.pending().len(), 1);
+        assert_eq!(m.pending()[0].0, [9u8; 16]);
+        assert_eq!(fs::read_dir(m.dir()).unwrap().count(), 1);
+        assert_eq!(m.drop_host(host()), 0);
         let _ = fs::remove_dir_all(&dir);
     }
 }

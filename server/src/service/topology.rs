@@ -376,6 +376,28 @@ mod tests {
     }
 
     #[test]
+    fn a_node_being_removed_hands_its_ranges_over_like_a_leaving_one() {
+        let t = Topology::new(vec![
+            ep(1, "dc1", &[0], "NORMAL"),
+            ep(2, "dc1", &[100], "removing"),
+            ep(3, "dc1", &[200], "NORMAL"),
+        ]);
+        let ks = simple(1);
+        // Still the natural replica of (0, 100]; node 3 takes it over.
+        assert_eq!(t.replicas(&ks, 50), vec![1]);
+        assert_eq!(t.pending_replicas(&ks, 50), vec![2]);
+        // Once removed, it is gone.
+        let t = Topology::new(vec![
+            ep(1, "dc1", &[0], "NORMAL"),
+            ep(2, "dc1", &[100], "removed"),
+            ep(3, "dc1", &[200], "NORMAL"),
+        ]);
+        assert_eq!(t.endpoints.len(), 2);
+        assert_eq!(t.replicas(&ks, 50), vec![1]);
+        assert!(t.future_ring.is_none());
+    }
+
+    #[test]
     fn down_and_shut_down_nodes_keep_their_tokens() {
         let t = Topology::new(vec![
             ep(1, "dc1", &[0], "NORMAL"),

@@ -1,6 +1,9 @@
 //! Streaming: moving the data of token ranges between nodes when a node
-//! joins (bootstrap) or leaves (decommission). Cassandra's `streaming`
-//! package, reduced to what range movements need.
+//! joins (bootstrap) or leaves (decommission), is rebuilt (a new
+//! datacenter), is removed (`removenode`: [`relay_range`] from a surviving
+//! replica to a new one) and when repair synchronises replicas
+//! ([`fetch_page`], [`send_page`]). Cassandra's `streaming` package,
+//! reduced to what these need.
 //!
 //! Everything travels as `Verb::StreamReq` requests answered by
 //! `Verb::StreamRsp`; the first payload byte names the message

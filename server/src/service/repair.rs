@@ -8,7 +8,7 @@
 //! 1. asks every replica of the range — itself included — for a
 //!    [`MerkleTree`] of the range (`Verb::RepairReq`, message `TREE`): the
 //!    range is cut into `2^depth` leaves of equal token width, and a leaf's
-//!    hash is the XOR of [`digest_of`] (MD5 of the wire encoding of the
+//!    hash is the XOR of `digest_of` (MD5 of the wire encoding of the
 //!    raw, tombstone-carrying partition) over the partitions it holds, with
 //!    their count. The replica builds it from a paged scan, one page of
 //!    [`streaming::PAGE_PARTITIONS`] partitions in memory at a time.

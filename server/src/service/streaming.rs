@@ -2,7 +2,7 @@
 //! joins (bootstrap) or leaves (decommission), is rebuilt (a new
 //! datacenter), is removed (`removenode`: [`relay_range`] from a surviving
 //! replica to a new one) and when repair synchronises replicas
-//! ([`fetch_page`], [`send_page`]). Cassandra's `streaming` package,
+//! (`fetch_page`, `send_page`). Cassandra's `streaming` package,
 //! reduced to what these need.
 //!
 //! Everything travels as `Verb::StreamReq` requests answered by

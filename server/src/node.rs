@@ -668,6 +668,58 @@ struct Boot {
     identity: NodeIdentity,
 }
 
+/// A client port's listener once `gate` lets clients in: at once for a
+/// node that does not bootstrap; for one that does, the port stays closed
+/// until it has joined and is bound again then. `bound` is the listener
+/// bound at start-up (bound here if `None`, so a taken port fails the
+/// start). `None` when the node stops first.
+async fn gated_listener(
+    gate: &NativeTransportGate,
+    addr: SocketAddr,
+    bound: Option<glommio::net::TcpListener>,
+    ctx: &ShardContext,
+    what: &str,
+) -> Result<Option<glommio::net::TcpListener>, String> {
+    let bind = || {
+        glommio::net::TcpListener::bind(addr)
+            .map_err(|e| format!("cannot listen {what} on {addr}: {e}"))
+    };
+    let listener = match bound {
+        Some(l) => l,
+        None => bind()?,
+    };
+    let stopped = || async {
+        ctx.stopped().await;
+        None
+    };
+    match futures_lite::future::or(async { Some(gate.decided_open().await) }, stopped()).await {
+        None => return Ok(None),
+        Some(true) => return Ok(Some(listener)),
+        Some(false) => {}
+    }
+    drop(listener);
+    if ctx.id() == 0 {
+        log::info!("Not listening {what} while this node bootstraps");
+    }
+    let joined = futures_lite::future::or(
+        async {
+            gate.wait_open().await;
+            Some(true)
+        },
+        stopped(),
+    )
+    .await;
+    if joined.is_none() {
+        return Ok(None);
+    }
+    let l = bind()?;
+    log::info!(
+        "shard {}: joined the ring; listening {what} on {addr}",
+        ctx.id()
+    );
+    Ok(Some(l))
+}
+
 async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
     let config = &boot.config;
     let local = boot.local.clone();
@@ -899,67 +951,24 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
     log::info!("shard {shard}: Starting listening for CQL clients on {addr} (unencrypted)");
     let gate = boot.native_gate.clone();
     let cql = async {
-        let decided = futures_lite::future::or(async { Some(gate.decided_open().await) }, async {
-            ctx.stopped().await;
-            None
-        })
-        .await;
-        let listener = if decided? {
-            listener
-        } else {
-            // Bootstrapping: refuse clients (close the port) until joined.
-            drop(listener);
-            if shard == 0 {
-                log::info!("Not starting client transports while this node bootstraps");
-            }
-            let joined = async {
-                gate.wait_open().await;
-                true
-            };
-            if !futures_lite::future::or(joined, async {
-                ctx.stopped().await;
-                false
-            })
-            .await
-            {
-                return None;
-            }
-            match glommio::net::TcpListener::bind(addr) {
-                Ok(l) => {
-                    log::info!(
-                        "shard {shard}: joined the ring; listening for CQL clients on {addr}"
-                    );
-                    l
-                }
-                Err(e) => {
-                    log::error!("cannot listen for CQL clients on {addr}: {e}");
-                    ctx.shards().stop();
-                    return None;
-                }
-            }
+        let Some(listener) =
+            gated_listener(&gate, addr, Some(listener), &ctx, "for CQL clients").await?
+        else {
+            return Ok(());
         };
         crate::transport::serve(listener, transport.clone(), ctx.stopped()).await;
-        Some(())
+        Ok::<(), String>(())
     };
     let shard_aware = async {
         if shard != 0 || config.native_shard_aware_transport_port == 0 {
             return Ok(());
         }
-        let open = async {
-            gate.wait_open().await;
-            true
-        };
-        if !futures_lite::future::or(open, async {
-            ctx.stopped().await;
-            false
-        })
-        .await
-        {
-            return Ok(());
-        }
         let sa_addr = SocketAddr::new(config.rpc_address, config.native_shard_aware_transport_port);
-        let sa = glommio::net::TcpListener::bind(sa_addr)
-            .map_err(|e| format!("cannot listen on the shard-aware port {sa_addr}: {e}"))?;
+        let Some(sa) =
+            gated_listener(&gate, sa_addr, None, &ctx, "for shard-aware CQL clients").await?
+        else {
+            return Ok(());
+        };
         log::info!("Starting listening for shard-aware CQL clients on {sa_addr}");
         crate::transport::serve_shard_aware(sa, ctx.clone(), ctx.stopped()).await;
         Ok::<(), String>(())
@@ -997,8 +1006,9 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         Ok::<(), String>(())
     };
     let admin_fut = futures_lite::future::zip(admin_fut, cluster_fut);
-    let ((_, sa), (_, cl)) =
+    let ((cq, sa), (_, cl)) =
         futures_lite::future::zip(futures_lite::future::zip(cql, shard_aware), admin_fut).await;
+    cq?;
     sa?;
     cl?;
     ticker.await;

@@ -297,7 +297,11 @@ impl RemoteReplicas for RemoteViaShard0 {
         put_cmd(&mut out, &cmd);
         out.push(1); // a digest request (see replication::digest_of)
         let f = self.request(to, Verb::ReadReq, Bytes::from(out), timeout);
-        Box::pin(async move { f.await?[..].try_into().map_err(|_| "bad digest".to_string()) })
+        Box::pin(async move {
+            f.await?[..]
+                .try_into()
+                .map_err(|_| "bad digest".to_string())
+        })
     }
 
     fn context(&self) -> Option<ShardContext> {

@@ -481,6 +481,14 @@ tcp-echo client ADDR:PORT conns=16 depth=1 duration=10s size=64
   Its warnings at start: {node_warn or 'none'}
 {chr(10).join('- Errors: ' + x for x in notes_err) if notes_err else '- No operation failed in these runs.'}
 """
+# Keep the sections other scripts own (scripts/engine-bench.sh writes the engine one).
+try:
+    old = open(out).read()
+except OSError:
+    old = ""
+kept = old.find("## Engine (one shard) vs fjall and RocksDB")
+if kept >= 0:
+    md = md.rstrip("\n") + "\n\n" + old[kept:]
 open(out, "w").write(md)
 print(f"wrote {out}")
 PY

@@ -10,14 +10,14 @@
 #
 # Environment: ENGINE_BENCH_ARGS (extra `key=value` options, e.g. "n=2000000 rounds=5"),
 # ENGINE_BENCH_DIR (scratch directory for the engines' files, default /tmp: the same disk
-# for all of them), ENGINE_BENCH_TARGET (/work/target-bench), ENGINE_BENCH_NO_DOC (set:
+# for all of them), ENGINE_BENCH_TARGET (target-bench/ beside the repository), ENGINE_BENCH_NO_DOC (set:
 # print only), ENGINE_BENCH_DOC (the page to write, default docs/benchmarks.md),
 # ENGINE_BENCH_REV (the commit to name when the tree is not a git checkout, e.g. an export
 # made with `git archive`), ENGINE_BENCH_NO_BUILD (set: skip the cargo build).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TARGET=${ENGINE_BENCH_TARGET:-/work/target-bench}
+TARGET=${ENGINE_BENCH_TARGET:-$(cd "$ROOT/.." && pwd)/target-bench}
 SCRATCH=${ENGINE_BENCH_DIR:-/tmp}
 ARGS=${ENGINE_BENCH_ARGS:-}
 LIBDIR=/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)

@@ -277,3 +277,55 @@ def test_any_succeeds_with_every_replica_down(repl, sessions, ks):
     sel = f"SELECT v FROM {ks}_any.kv WHERE k = {key}"
     wait_until(lambda: (r := q(s, sel, CL.ONE).one()) is not None and r.v == "any", 40, 0.5,
                "the ANY write to reach the replica by its hint")
+
+
+def until_unavailable(session, cql, cl, timeout, what, alive=None):
+    """Retries `cql` until the coordinator answers Unavailable (with `alive` live replicas,
+    when given: its failure detector convicts the killed nodes one by one within seconds);
+    returns the exception."""
+    box = {}
+
+    def attempt():
+        try:
+            q(session, cql, cl)
+            return False
+        except Unavailable as e:
+            box["e"] = e
+            return alive is None or e.alive_replicas == alive
+
+    wait_until(attempt, timeout, 0.5, what)
+    return box["e"]
+
+
+def test_dc2_down_then_dc1_minority(repl, sessions, ks):
+    """The issue's availability matrix on NTS {'dc1': 3, 'dc2': 3}: with dc2 down, dc1 keeps
+    serving LOCAL_QUORUM while EACH_QUORUM and QUORUM are Unavailable; with two of dc1's nodes
+    down too, LOCAL_QUORUM in dc1 is Unavailable. (Last test: it leaves nodes down.)"""
+    s1 = sessions["node1"]
+    q(s1, f"INSERT INTO {ks}.kv (k, v) VALUES (3000, 'before')", CL.ALL)
+    for victim in DC2:
+        script("kill", victim)
+    e = until_unavailable(s1, f"INSERT INTO {ks}.kv (k, v) VALUES (3001, 'eq')",
+                          CL.EACH_QUORUM, 30, "EACH_QUORUM Unavailable with dc2 down", alive=0)
+    assert (e.consistency, e.required_replicas, e.alive_replicas) == (CL.EACH_QUORUM, 2, 0), e
+    e = until_unavailable(s1, f"SELECT v FROM {ks}.kv WHERE k = 3000", CL.QUORUM, 10,
+                          "QUORUM Unavailable with dc2 down", alive=3)
+    assert (e.consistency, e.required_replicas, e.alive_replicas) == (CL.QUORUM, 4, 3), e
+    with pytest.raises(Unavailable):
+        q(s1, f"INSERT INTO {ks}.kv (k, v) VALUES (3002, 'q')", CL.QUORUM)
+    # dc1 keeps serving LOCAL_QUORUM, through each of its nodes
+    for name in ("node1", "node2", "node3"):
+        s = sessions[name]
+        q(s, f"INSERT INTO {ks}.kv (k, v) VALUES (3003, '{name}')", CL.LOCAL_QUORUM)
+        assert q(s, f"SELECT v FROM {ks}.kv WHERE k = 3003", CL.LOCAL_QUORUM).one().v == name
+        assert q(s, f"SELECT v FROM {ks}.kv WHERE k = 3000", CL.LOCAL_QUORUM).one().v == "before"
+    # two of dc1's three nodes down: LOCAL_QUORUM in dc1 is Unavailable, LOCAL_ONE still works
+    script("kill", "node2")
+    script("kill", "node3")
+    e = until_unavailable(s1, f"INSERT INTO {ks}.kv (k, v) VALUES (3004, 'lq')",
+                          CL.LOCAL_QUORUM, 30, "LOCAL_QUORUM Unavailable with 2 of 3 dc1 nodes down",
+                          alive=1)
+    assert (e.consistency, e.required_replicas, e.alive_replicas) == (CL.LOCAL_QUORUM, 2, 1), e
+    with pytest.raises(Unavailable):
+        q(s1, f"SELECT v FROM {ks}.kv WHERE k = 3000", CL.LOCAL_QUORUM)
+    assert q(s1, f"SELECT v FROM {ks}.kv WHERE k = 3000", CL.LOCAL_ONE).one().v == "before"

@@ -1098,13 +1098,30 @@ impl StorageProxy {
         Ok(merged.and_then(|raw| engine::read::to_live(&schema, &raw, cmd)))
     }
 
-    /// Proposes to the participants; true when a quorum accepted.
+    /// Proposes to the participants; true when a quorum accepted. Gives up
+    /// as soon as a quorum can no longer accept.
     async fn propose(
         &self,
         p: &Participants,
         table: &TableMetadata,
         proposal: Commit,
     ) -> Result<bool, RoundError> {
+        Ok(self.propose_outcome(p, table, proposal, true).await?.0)
+    }
+
+    /// Proposes to the participants: (a quorum accepted, no replica
+    /// accepted — every live participant answered and refused, how many
+    /// accepted). Without
+    /// `fail_fast` it waits for every answer (or the timeout) when no
+    /// quorum accepts, so that "fully refused" is known (Cassandra's
+    /// `timeoutIfPartial`).
+    async fn propose_outcome(
+        &self,
+        p: &Participants,
+        table: &TableMetadata,
+        proposal: Commit,
+        fail_fast: bool,
+    ) -> Result<(bool, bool, usize), RoundError> {
         let required = p.required;
         let total = p.live.len();
         let accepts = |r: &[(usize, ReplicaReply)]| {
@@ -1120,10 +1137,15 @@ impl StorageProxy {
                     table: table.id,
                     proposal,
                 },
-                &|r| accepts(r) >= required || r.len() - accepts(r) > total - required,
+                &|r| {
+                    accepts(r) >= required
+                        || r.len() == total
+                        || (fail_fast && r.len() - accepts(r) > total - required)
+                },
             )
             .await;
-        Ok(accepts(&replies) >= required)
+        let n = accepts(&replies);
+        Ok((n >= required, n == 0 && replies.len() == total, n))
     }
 
     /// Commits to every live replica and waits for `cl`.
@@ -1230,10 +1252,30 @@ impl StorageProxy {
                 // that no earlier, half-accepted proposal can be completed
                 // after what this round read (CASSANDRA-12126).
                 let proposal = Commit { ballot, update };
-                if !self.propose(&p, table, proposal.clone()).await? {
+                let empty = is_empty_update(&proposal.update);
+                let (accepted, refused, accepts) = self
+                    .propose_outcome(&p, table, proposal.clone(), empty)
+                    .await?;
+                if !accepted {
+                    if !empty && !refused {
+                        // Some replica may have accepted it: a later round
+                        // can still complete it, so its outcome is unknown
+                        // (Cassandra's timeoutIfPartial), never "not applied".
+                        return Err(RoundError::Fatal(ErrorResponse::new(
+                            DbError::WriteTimeout {
+                                consistency: serial,
+                                received: accepts as i32,
+                                block_for: p.required as i32,
+                                write_type: "CAS".to_string(),
+                            },
+                            format!(
+                                "CAS operation result is unknown - proposal accepted by {accepts} but not a quorum."
+                            ),
+                        )));
+                    }
                     return Err(RoundError::Retry(Some(ballot)));
                 }
-                if !is_empty_update(&proposal.update) {
+                if !empty {
                     self.commit(&p, ks, table, proposal, commit_cl).await?;
                 }
                 Ok(out)

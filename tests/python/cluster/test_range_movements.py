@@ -239,6 +239,13 @@ def test_decommission(movement):
     # Refused while a keyspace needs every node.
     s.execute("CREATE KEYSPACE ks_all WITH replication = "
               "{'class': 'SimpleStrategy', 'replication_factor': 4}")
+    # node2 was just restarted: the driver's schema-agreement wait may not have counted it,
+    # so wait until node2 itself knows the keyspace before asking it to leave.
+    c2, s2 = only(addr(2))
+    movement["clusters"].append(c2)
+    wait_until(lambda: s2.execute("SELECT keyspace_name FROM system_schema.keyspaces "
+                                  "WHERE keyspace_name = 'ks_all'").one() is not None,
+               timeout=20, what="ks_all on node2")
     r = nodetool("node2", "decommission", check=False)
     assert r.returncode != 0
     assert ("Not enough live nodes to maintain replication factor in keyspace ks_all "

@@ -1196,6 +1196,39 @@ impl StorageProxy {
         )))
     }
 
+    /// What follows one round of the CAS and serial-read loops: `Some` answer
+    /// (the result, a fatal error, or `timeout()` once contention has
+    /// lasted past `deadline`), or `None` to start another round, above
+    /// the ballot a rejection named.
+    async fn after_round<T>(
+        &self,
+        round: Result<T, RoundError>,
+        deadline: Instant,
+        floor: &mut Option<Ballot>,
+        timeout: impl FnOnce() -> ErrorResponse,
+    ) -> Option<Result<T, ErrorResponse>> {
+        let stats = &self.paxos_stats;
+        match round {
+            Ok(out) => {
+                stats.rounds.set(stats.rounds.get() + 1);
+                Some(Ok(out))
+            }
+            Err(RoundError::Fatal(e)) => Some(Err(e)),
+            Err(RoundError::Again) if Instant::now() < deadline => None,
+            Err(r) => {
+                if let RoundError::Retry(b) = r {
+                    *floor = (*floor).max(b);
+                }
+                if self.contention_pause(deadline).await {
+                    None
+                } else {
+                    stats.timeouts.set(stats.timeouts.get() + 1);
+                    Some(Err(timeout()))
+                }
+            }
+        }
+    }
+
     /// Sleeps 0–100 ms (random) unless that passes `deadline`; false when
     /// the deadline has passed.
     async fn contention_pause(&self, deadline: Instant) -> bool {
@@ -1280,34 +1313,22 @@ impl StorageProxy {
                 }
                 Ok(out)
             };
-            match attempt.await {
-                Ok(out) => {
-                    self.paxos_stats
-                        .rounds
-                        .set(self.paxos_stats.rounds.get() + 1);
-                    return Ok(out);
-                }
-                Err(RoundError::Fatal(e)) => return Err(e),
-                Err(RoundError::Again) if Instant::now() < deadline => {}
-                Err(r) => {
-                    if let RoundError::Retry(b) = r {
-                        floor = floor.max(b);
-                    }
-                    if !self.contention_pause(deadline).await {
-                        self.paxos_stats
-                            .timeouts
-                            .set(self.paxos_stats.timeouts.get() + 1);
-                        return Err(ErrorResponse::new(
-                            DbError::WriteTimeout {
-                                consistency: serial,
-                                received: 0,
-                                block_for: p.required as i32,
-                                write_type: "CAS".to_string(),
-                            },
-                            "CAS operation timed out - encountered contentions",
-                        ));
-                    }
-                }
+            let timeout = || {
+                ErrorResponse::new(
+                    DbError::WriteTimeout {
+                        consistency: serial,
+                        received: 0,
+                        block_for: p.required as i32,
+                        write_type: "CAS".to_string(),
+                    },
+                    "CAS operation timed out - encountered contentions",
+                )
+            };
+            if let Some(answer) = self
+                .after_round(attempt.await, deadline, &mut floor, timeout)
+                .await
+            {
+                return answer;
             }
         }
     }
@@ -1342,34 +1363,22 @@ impl StorageProxy {
                 }
                 Ok(current)
             };
-            match attempt.await {
-                Ok(out) => {
-                    self.paxos_stats
-                        .rounds
-                        .set(self.paxos_stats.rounds.get() + 1);
-                    return Ok(out);
-                }
-                Err(RoundError::Fatal(e)) => return Err(e),
-                Err(RoundError::Again) if Instant::now() < deadline => {}
-                Err(r) => {
-                    if let RoundError::Retry(b) = r {
-                        floor = floor.max(b);
-                    }
-                    if !self.contention_pause(deadline).await {
-                        self.paxos_stats
-                            .timeouts
-                            .set(self.paxos_stats.timeouts.get() + 1);
-                        return Err(ErrorResponse::new(
-                            DbError::ReadTimeout {
-                                consistency: serial,
-                                received: 0,
-                                block_for: p.required as i32,
-                                data_present: false,
-                            },
-                            "SERIAL read timed out - encountered contentions",
-                        ));
-                    }
-                }
+            let timeout = || {
+                ErrorResponse::new(
+                    DbError::ReadTimeout {
+                        consistency: serial,
+                        received: 0,
+                        block_for: p.required as i32,
+                        data_present: false,
+                    },
+                    "SERIAL read timed out - encountered contentions",
+                )
+            };
+            if let Some(answer) = self
+                .after_round(attempt.await, deadline, &mut floor, timeout)
+                .await
+            {
+                return answer;
             }
         }
     }

@@ -169,16 +169,7 @@ pub async fn fetch_range(
 ) -> Result<u64, String> {
     let mut total = 0;
     loop {
-        let mut out = vec![FETCH];
-        out.extend_from_slice(&table);
-        put_scan_bound(&mut out, &range.start);
-        put_scan_bound(&mut out, &range.end);
-        out.extend_from_slice(&(PAGE_PARTITIONS as u32).to_be_bytes());
-        let reply =
-            c.ms.send_request(from, Verb::StreamReq, Bytes::from(out), PAGE_TIMEOUT)
-                .await
-                .map_err(|e| format!("streaming from {from}: {e}"))?;
-        let parts = decode_partitions(unstatus(reply).map_err(|e| format!("{from}: {e}"))?)?;
+        let parts = fetch_page(c, from, table, &range, PAGE_PARTITIONS).await?;
         let n = parts.len();
         if let Some(last) = parts.last() {
             resume_after(&mut range, last);

@@ -15,6 +15,11 @@ LOGDIR = Path(os.environ.get("TESSERA_TEST_LOGDIR", REPO / "tests" / ".work" / "
 NAME = "pytest-cluster"
 DCS, NODES_PER_DC, RACKS = 2, 2, 2
 ENABLED = os.environ.get("TESSERA_TEST_CLUSTER") == "1"
+# How long a kill -9'd node may take to be marked down. Phi accrual (threshold 8) convicts
+# after about 18.4 mean heartbeat intervals; a node killed seconds after a restart still has
+# an arrival window dominated by its 2 s initial sample, so it can take up to ~37 s, as in
+# Cassandra, whose ArrivalWindow starts the same way.
+DOWN_WAIT = float(os.environ.get("TESSERA_TEST_CLUSTER_DOWN_WAIT", "60"))
 SKIP_REASON = ("cluster tests start 4 node processes: set TESSERA_TEST_CLUSTER=1 to run them "
                "(see tests/python/cluster/conftest.py)")
 

@@ -11,7 +11,7 @@ Environment:
   TESSERA_TEST_CLUSTER=1               run (otherwise every test here is skipped)
   TESSERA_TEST_CLUSTER_BASE_IP=127.0.3.  node K listens on BASE_IP+K (9042, 7000, 10000)
   TESSERA_TEST_CLUSTER_KEEP=1          leave the cluster running afterwards (and its files)
-  TESSERA_TEST_CLUSTER_DOWN_WAIT=30    seconds a kill -9'd node may take to be marked down
+  TESSERA_TEST_CLUSTER_DOWN_WAIT=60    seconds a kill -9'd node may take to be marked down
   TESSERA_BIN                          the node binary (default target/release/tessera)
 
 Node logs are copied to tests/.work/logs/cluster-nodeK.log when the session ends.

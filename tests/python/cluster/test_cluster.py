@@ -22,7 +22,7 @@ from cassandra.policies import (ConstantReconnectionPolicy, DCAwareRoundRobinPol
                                 FallthroughRetryPolicy, WhiteListRoundRobinPolicy)
 from cassandra.query import SimpleStatement
 
-from cluster_helpers import wait_until
+from cluster_helpers import DOWN_WAIT, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -30,8 +30,6 @@ KS = "ks_cluster"
 RF = {"dc1": 2, "dc2": 2}
 NUM_TOKENS = 16
 VICTIM = "node4"  # dc2, not a seed
-# How long a kill -9'd node may take to be marked down (phi accrual, heartbeats every 1 s).
-DOWN_WAIT = float(os.environ.get("TESSERA_TEST_CLUSTER_DOWN_WAIT", "30"))
 
 # rows written while VICTIM was down, checked at ALL after it is back: key -> value
 _written_while_down = {}

@@ -35,10 +35,10 @@ from cassandra.policies import (ConstantReconnectionPolicy, FallthroughRetryPoli
                                 RoundRobinPolicy, WhiteListRoundRobinPolicy)
 from cassandra.query import SimpleStatement
 
-from cluster_helpers import ENABLED, LOGDIR, ROOT, SKIP_REASON, run_script, wait_until
+from cluster_helpers import DOWN_WAIT, ENABLED, LOGDIR, ROOT, SKIP_REASON, run_script, wait_until
 from tessera_node import find_binary
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = pytest.mark.timeout(240)
 
 NAME = "pytest-ops"
 BASE = os.environ.get("TESSERA_TEST_OPS_BASE_IP", "127.0.9.")
@@ -182,7 +182,7 @@ def test_repair_brings_back_missed_writes_and_deletes(ops):
     nodetool("node2", "flush")
     ops["forget"](2)
     tool("kill", "node2")
-    wait_until(lambda: status("node1").get(addr(2)) == "DN", timeout=30, interval=0.3,
+    wait_until(lambda: status("node1").get(addr(2)) == "DN", timeout=DOWN_WAIT, interval=0.3,
                what="node1 to see node2 down")
     # With node2 down (and no hints), writes at ONE reach node1 only.
     one = lambda cql: SimpleStatement(cql, consistency_level=CL.ONE)  # noqa: E731
@@ -278,7 +278,7 @@ def test_removenode_restores_replicas(ops):
     assert r.returncode != 0
     assert (f"Node /{addr(1)} is alive and owns this ID. Use decommission command to remove it "
             "from the ring") in r.stdout + r.stderr, r.stdout + r.stderr
-    wait_until(lambda: status("node1").get(addr(5)) == "DN", timeout=30, interval=0.3,
+    wait_until(lambda: status("node1").get(addr(5)) == "DN", timeout=DOWN_WAIT, interval=0.3,
                what="node1 to see node5 down")
     assert "No removals in process" in nodetool("node1", "removenode", "status").stdout
     r = nodetool("node1", "removenode", str(host5), timeout=120)

@@ -30,7 +30,7 @@ from cassandra.policies import (ConstantReconnectionPolicy, FallthroughRetryPoli
                                 WhiteListRoundRobinPolicy)
 from cassandra.query import SimpleStatement
 
-from cluster_helpers import ENABLED, LOGDIR, ROOT, SCRIPT, SKIP_REASON, wait_until
+from cluster_helpers import DOWN_WAIT, ENABLED, LOGDIR, ROOT, SCRIPT, SKIP_REASON, wait_until
 from tessera_node import find_binary
 
 pytestmark = pytest.mark.timeout(180)
@@ -261,7 +261,7 @@ def test_lwt_with_nodes_down(lwt_cluster, sessions):
         except WriteTimeout:
             return None  # node1 does not know node2 is down yet
         raise AssertionError("a CAS with one replica of three alive succeeded")
-    e = wait_until(unavailable, 40, 0.5, "Unavailable from node1")
+    e = wait_until(unavailable, DOWN_WAIT, 0.5, "Unavailable from node1")
     assert (e.required_replicas, e.alive_replicas) == (2, 1), e
     assert e.consistency == CL.SERIAL, e
     with pytest.raises(Unavailable):

@@ -26,7 +26,7 @@ from cassandra.policies import (ConstantReconnectionPolicy, FallthroughRetryPoli
                                 WhiteListRoundRobinPolicy)
 from cassandra.query import SimpleStatement
 
-from cluster_helpers import ENABLED, LOGDIR, ROOT, SCRIPT, SKIP_REASON, wait_until
+from cluster_helpers import DOWN_WAIT, ENABLED, LOGDIR, ROOT, SCRIPT, SKIP_REASON, wait_until
 from tessera_node import find_binary
 
 import subprocess
@@ -297,6 +297,7 @@ def until_unavailable(session, cql, cl, timeout, what, alive=None):
     return box["e"]
 
 
+@pytest.mark.timeout(int(3 * DOWN_WAIT + 60))
 def test_dc2_down_then_dc1_minority(repl, sessions, ks):
     """The issue's availability matrix on NTS {'dc1': 3, 'dc2': 3}: with dc2 down, dc1 keeps
     serving LOCAL_QUORUM while EACH_QUORUM and QUORUM are Unavailable; with two of dc1's nodes
@@ -306,7 +307,7 @@ def test_dc2_down_then_dc1_minority(repl, sessions, ks):
     for victim in DC2:
         script("kill", victim)
     e = until_unavailable(s1, f"INSERT INTO {ks}.kv (k, v) VALUES (3001, 'eq')",
-                          CL.EACH_QUORUM, 30, "EACH_QUORUM Unavailable with dc2 down", alive=0)
+                          CL.EACH_QUORUM, DOWN_WAIT, "EACH_QUORUM Unavailable with dc2 down", alive=0)
     assert (e.consistency, e.required_replicas, e.alive_replicas) == (CL.EACH_QUORUM, 2, 0), e
     e = until_unavailable(s1, f"SELECT v FROM {ks}.kv WHERE k = 3000", CL.QUORUM, 10,
                           "QUORUM Unavailable with dc2 down", alive=3)
@@ -323,7 +324,7 @@ def test_dc2_down_then_dc1_minority(repl, sessions, ks):
     script("kill", "node2")
     script("kill", "node3")
     e = until_unavailable(s1, f"INSERT INTO {ks}.kv (k, v) VALUES (3004, 'lq')",
-                          CL.LOCAL_QUORUM, 30, "LOCAL_QUORUM Unavailable with 2 of 3 dc1 nodes down",
+                          CL.LOCAL_QUORUM, DOWN_WAIT, "LOCAL_QUORUM Unavailable with 2 of 3 dc1 nodes down",
                           alive=1)
     assert (e.consistency, e.required_replicas, e.alive_replicas) == (CL.LOCAL_QUORUM, 2, 1), e
     with pytest.raises(Unavailable):

@@ -20,6 +20,15 @@ pub enum EngineError {
     /// further write until the node restarts (nothing unsynced is ever
     /// acknowledged).
     CommitLogPoisoned(String),
+    /// The commitlog cannot create a new segment (disk full, read-only,
+    /// permissions); nothing acknowledged is at risk. Writes fail until a
+    /// segment can be created again (`commit_failure_policy` `stop_commit`
+    /// or `ignore`).
+    CommitLogSegmentUnavailable(String),
+    /// A commitlog write or sync failed; the writes it carried are not
+    /// durable and fail. The segment was abandoned and later writes use a
+    /// new one (`commit_failure_policy: ignore`).
+    CommitLogWriteFailed(String),
     /// A mutation too large for the commitlog (more than half a segment).
     MutationTooLarge { size: usize, max: usize },
     /// A commitlog is configured but [`crate::Database::start_commitlog`]
@@ -57,7 +66,15 @@ impl fmt::Display for EngineError {
             EngineError::InvalidConfig(why) => write!(f, "invalid storage configuration: {why}"),
             EngineError::CommitLogPoisoned(why) => write!(
                 f,
-                "commitlog is unusable after an earlier failure ({why}); writes are refused until restart"
+                "commitlog failure: the commitlog is unusable after an earlier failure ({why}); writes are refused until restart"
+            ),
+            EngineError::CommitLogSegmentUnavailable(why) => write!(
+                f,
+                "commitlog failure: {why}; writes are refused until a new segment can be created (retrying)"
+            ),
+            EngineError::CommitLogWriteFailed(why) => write!(
+                f,
+                "commitlog failure: {why}; the write is not durable (the segment was abandoned, later writes use a new one)"
             ),
             EngineError::MutationTooLarge { size, max } => write!(
                 f,

@@ -13,9 +13,27 @@
 //! current block and the next entry continues in a fresh one, so a torn
 //! write can only hurt data that was never acknowledged.
 //!
-//! Any failed write or sync *poisons* the log: every later call fails with
-//! [`EngineError::CommitLogPoisoned`] until restart, so nothing is ever
-//! acknowledged that might not be on disk.
+//! Failures come in two kinds, handled by `commit_failure_policy`
+//! ([`CommitFailurePolicy`]):
+//!
+//! * **allocation** — the next segment cannot be created, preallocated or
+//!   synced (`ENOSPC`, `EACCES`, `EROFS`, ...). Nothing acknowledged is at
+//!   risk. Under `stop_commit` and `ignore` writes fail with
+//!   [`EngineError::CommitLogSegmentUnavailable`] while the allocation is
+//!   retried (at most once per [`CommitLogConfig::allocation_retry`], by
+//!   writes and by [`CommitLog::tick`]); once a segment can be created the
+//!   log works again without a restart.
+//! * **write** — a write or `fdatasync` of data failed. What was in flight
+//!   cannot be trusted (the kernel may have dropped the dirty state), so it
+//!   is never acknowledged. Under `ignore` the affected writes fail
+//!   ([`EngineError::CommitLogWriteFailed`]), the segment is abandoned and
+//!   the next write opens a fresh one; otherwise the log is *poisoned*:
+//!   every later call fails with [`EngineError::CommitLogPoisoned`] until
+//!   restart.
+//!
+//! Under `stop` and `die` every failure poisons the log; the server then
+//! stops its transports or exits (the log only reports, see
+//! [`CommitLog::failures`]).
 //!
 //! Segments track which tables have data in them; once every such table
 //! is flushed past the segment ([`CommitLog::discard_completed_segments`])
@@ -58,6 +76,86 @@ pub enum SyncMode {
     Batch { window: Duration },
 }
 
+/// `commit_failure_policy`: what a node does when its commitlog cannot be
+/// written (Cassandra's names and semantics; default `stop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CommitFailurePolicy {
+    /// Stop client transports and gossip; the process stays up to be
+    /// inspected. Writes are refused.
+    #[default]
+    Stop,
+    /// The commitlog refuses writes; reads keep being served.
+    StopCommit,
+    /// Log the failure and exit the process.
+    Die,
+    /// Log the failure, fail the affected writes and keep going.
+    Ignore,
+}
+
+impl CommitFailurePolicy {
+    /// Parses the `cassandra.yaml` spelling.
+    pub fn parse(s: &str) -> Option<CommitFailurePolicy> {
+        match s.trim() {
+            "stop" => Some(CommitFailurePolicy::Stop),
+            "stop_commit" => Some(CommitFailurePolicy::StopCommit),
+            "die" => Some(CommitFailurePolicy::Die),
+            "ignore" => Some(CommitFailurePolicy::Ignore),
+            _ => None,
+        }
+    }
+
+    /// The `cassandra.yaml` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommitFailurePolicy::Stop => "stop",
+            CommitFailurePolicy::StopCommit => "stop_commit",
+            CommitFailurePolicy::Die => "die",
+            CommitFailurePolicy::Ignore => "ignore",
+        }
+    }
+
+    /// Whether the log keeps going by itself after a failure (the server
+    /// does not stop or exit).
+    fn recovers(self) -> bool {
+        matches!(
+            self,
+            CommitFailurePolicy::StopCommit | CommitFailurePolicy::Ignore
+        )
+    }
+}
+
+impl std::fmt::Display for CommitFailurePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which kind of commitlog failure happened (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitLogFailureKind {
+    /// A new segment could not be created.
+    Allocation,
+    /// A write or sync of data failed.
+    Write,
+}
+
+/// The last commitlog failure, for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitLogFailure {
+    pub kind: CommitLogFailureKind,
+    pub message: String,
+}
+
+/// Whether the log takes writes now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitLogHealth {
+    Ok,
+    /// No segment can be created; writes fail until one can (retrying).
+    AllocationFailing(String),
+    /// Writes are refused until restart.
+    Poisoned(String),
+}
+
 /// Commitlog settings of one shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -77,6 +175,11 @@ pub struct CommitLogConfig {
     pub max_recycled_segments: usize,
     /// Buffers in flight before `add` waits for the disk (back-pressure).
     pub max_in_flight_buffers: usize,
+    /// `commit_failure_policy`.
+    pub failure_policy: CommitFailurePolicy,
+    /// After a failed segment allocation, how long writes fail at once
+    /// before the allocation is tried again.
+    pub allocation_retry: Duration,
 }
 
 impl CommitLogConfig {
@@ -92,6 +195,8 @@ impl CommitLogConfig {
             buffer_size: 256 << 10,
             max_recycled_segments: 2,
             max_in_flight_buffers: 64,
+            failure_policy: CommitFailurePolicy::default(),
+            allocation_retry: Duration::from_secs(1),
         }
     }
 }
@@ -155,10 +260,12 @@ enum Op {
         buf: AlignedBuf,
         _file: Arc<File>,
         len: usize,
+        segment: u64,
     },
     Sync {
         _file: Arc<File>,
         covers: ReplayPosition,
+        segment: u64,
     },
 }
 
@@ -172,6 +279,19 @@ pub struct CommitLogStats {
     pub segments_created: u64,
     pub segments_recycled: u64,
     pub segments_deleted: u64,
+    /// Failed attempts to create a segment.
+    pub allocation_failures: u64,
+    /// Failed writes or syncs of data.
+    pub write_failures: u64,
+    /// Segments abandoned after a failed write (`ignore`).
+    pub segments_abandoned: u64,
+}
+
+impl CommitLogStats {
+    /// Every failure so far, of either kind.
+    pub fn failures(&self) -> u64 {
+        self.allocation_failures + self.write_failures
+    }
 }
 
 /// One shard's commitlog.
@@ -195,9 +315,26 @@ pub struct CommitLog {
     appended: ReplayPosition,
     last_sync: Instant,
     poisoned: Option<String>,
+    /// A segment allocation failed (why, when): writes fail at once until
+    /// `allocation_retry` has passed, then allocation is tried again.
+    allocation_failure: Option<(String, Instant)>,
+    /// Segments up to this id were abandoned after a failed write: their
+    /// completions neither fail the log again nor make anything durable.
+    abandoned_through: u64,
+    /// Position ranges `(after, up_to]` lost with abandoned segments: never
+    /// durable, whatever `durable` says (bounded, newest last).
+    lost: VecDeque<(ReplayPosition, ReplayPosition)>,
+    /// A write failure not yet reported to [`CommitLog::poll`] (batch
+    /// mode: the group commit must fail its waiters).
+    pending_error: Option<String>,
+    last_failure: Option<CommitLogFailure>,
     inject_error: bool,
+    inject_allocation_errors: u32,
     stats: CommitLogStats,
 }
+
+/// Lost ranges remembered (a caller holds a position only briefly).
+const MAX_LOST_RANGES: usize = 16;
 
 impl std::fmt::Debug for CommitLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -287,7 +424,13 @@ impl CommitLog {
             appended: ReplayPosition::default(),
             last_sync: Instant::now(),
             poisoned: None,
+            allocation_failure: None,
+            abandoned_through: 0,
+            lost: VecDeque::new(),
+            pending_error: None,
+            last_failure: None,
             inject_error: false,
+            inject_allocation_errors: 0,
             stats: CommitLogStats::default(),
         })
     }
@@ -307,9 +450,28 @@ impl CommitLog {
         self.config.segment_size / 2 - ENTRY_OVERHEAD
     }
 
-    /// Why the log refuses writes, if it does.
+    /// Why the log refuses writes until restart, if it does.
     pub fn poisoned(&self) -> Option<&str> {
         self.poisoned.as_deref()
+    }
+
+    /// Whether the log takes writes now.
+    pub fn health(&self) -> CommitLogHealth {
+        match (&self.poisoned, &self.allocation_failure) {
+            (Some(why), _) => CommitLogHealth::Poisoned(why.clone()),
+            (None, Some((why, _))) => CommitLogHealth::AllocationFailing(why.clone()),
+            (None, None) => CommitLogHealth::Ok,
+        }
+    }
+
+    /// The last failure of either kind (also after recovery).
+    pub fn last_failure(&self) -> Option<&CommitLogFailure> {
+        self.last_failure.as_ref()
+    }
+
+    /// Failures so far (the server applies `stop`/`die` when this grows).
+    pub fn failures(&self) -> u64 {
+        self.stats.failures()
     }
 
     /// The highest position known to be on disk.
@@ -340,11 +502,71 @@ impl CommitLog {
         self.inject_error = true;
     }
 
+    /// Test hook: the next `n` segment allocations fail with `ENOSPC`
+    /// after the file is created, exercising the cleanup and retry path.
+    #[doc(hidden)]
+    pub fn inject_allocation_errors(&mut self, n: u32) {
+        self.inject_allocation_errors = n;
+    }
+
+    /// Test hook: the next allocation retry may happen at once.
+    #[doc(hidden)]
+    pub fn expire_allocation_backoff(&mut self) {
+        if let Some((_, at)) = self.allocation_failure.as_mut() {
+            *at = Instant::now() - self.config.allocation_retry;
+        }
+    }
+
     fn check_poisoned(&self) -> Result<(), EngineError> {
         match &self.poisoned {
             Some(why) => Err(EngineError::CommitLogPoisoned(why.clone())),
             None => Ok(()),
         }
+    }
+
+    fn record_failure(&mut self, kind: CommitLogFailureKind, why: &str) {
+        match kind {
+            CommitLogFailureKind::Allocation => self.stats.allocation_failures += 1,
+            CommitLogFailureKind::Write => self.stats.write_failures += 1,
+        }
+        self.last_failure = Some(CommitLogFailure {
+            kind,
+            message: why.to_string(),
+        });
+    }
+
+    /// Whether `pos` belongs to a range lost with an abandoned segment.
+    fn is_lost(&self, pos: ReplayPosition) -> bool {
+        self.lost
+            .iter()
+            .any(|(after, up_to)| pos > *after && pos <= *up_to)
+    }
+
+    /// A write or sync of data failed: under `ignore` the segments written
+    /// so far are abandoned (nothing in flight there is ever acknowledged)
+    /// and the next write opens a new segment; otherwise the log is
+    /// poisoned.
+    fn write_failed(&mut self, why: String) -> EngineError {
+        self.record_failure(CommitLogFailureKind::Write, &why);
+        if self.config.failure_policy != CommitFailurePolicy::Ignore || self.poisoned.is_some() {
+            return self.poison(why);
+        }
+        let through = self.segments.back().map(|s| s.id).unwrap_or(0);
+        error!(
+            "commitlog {}: {why}; abandoning segments up to {through}: writes not yet synced are lost and fail, the next write opens a new segment (commit_failure_policy: ignore)",
+            self.config.directory.display()
+        );
+        self.abandoned_through = self.abandoned_through.max(through);
+        self.stats.segments_abandoned += 1;
+        if self.lost.len() == MAX_LOST_RANGES {
+            self.lost.pop_front();
+        }
+        self.lost.push_back((self.durable, self.appended));
+        self.active = None;
+        if matches!(self.config.sync, SyncMode::Batch { .. }) {
+            self.pending_error = Some(why.clone());
+        }
+        EngineError::CommitLogWriteFailed(why)
     }
 
     fn poison(&mut self, why: String) -> EngineError {
@@ -374,6 +596,48 @@ impl CommitLog {
         want.min(total_blocks - base_block).max(1) as usize
     }
 
+    /// Opens the next segment, or fails at once while an earlier failed
+    /// allocation waits for its retry. A failure here risks nothing
+    /// acknowledged: under `stop_commit`/`ignore` writes fail until a
+    /// segment can be created again; under `stop`/`die` the log is
+    /// poisoned.
+    fn allocate(&mut self) -> Result<(), EngineError> {
+        if let Some((why, at)) = &self.allocation_failure {
+            if at.elapsed() < self.config.allocation_retry {
+                return Err(EngineError::CommitLogSegmentUnavailable(why.clone()));
+            }
+        }
+        match self.new_segment() {
+            Ok(()) => {
+                if let Some((why, _)) = self.allocation_failure.take() {
+                    info!(
+                        "commitlog {}: a new segment could be created; writes resume (failing before: {why})",
+                        self.config.directory.display()
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let why = format!(
+                    "cannot create a new segment in {}: {e}",
+                    self.config.directory.display()
+                );
+                self.record_failure(CommitLogFailureKind::Allocation, &why);
+                if !self.config.failure_policy.recovers() {
+                    return Err(self.poison(why));
+                }
+                if self.allocation_failure.is_none() {
+                    error!(
+                        "commitlog {why}; writes fail until a segment can be created (retrying every {:?}, commit_failure_policy: {})",
+                        self.config.allocation_retry, self.config.failure_policy
+                    );
+                }
+                self.allocation_failure = Some((why.clone(), Instant::now()));
+                Err(EngineError::CommitLogSegmentUnavailable(why))
+            }
+        }
+    }
+
     /// Creates (or reuses a recycled file as) the next segment.
     fn new_segment(&mut self) -> Result<(), EngineError> {
         let id = segment_id(self.config.shard, self.next_seq);
@@ -390,32 +654,14 @@ impl CommitLog {
             },
             None => false,
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .custom_flags(libc::O_DIRECT | libc::O_CLOEXEC)
-            .open(&path)?;
-        let size = self.config.segment_size as i64;
-        let current = file.metadata()?.len() as i64;
-        if current < size {
-            // SAFETY: plain syscall on an open descriptor.
-            let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size) };
-            if rc != 0 {
-                let e = std::io::Error::last_os_error();
-                // Not every filesystem supports fallocate; extend instead.
-                if e.raw_os_error() == Some(libc::EOPNOTSUPP) {
-                    file.set_len(size as u64)?;
-                } else {
-                    return Err(e.into());
-                }
+        let file = match self.create_segment_file(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                // Half-made files would only eat the space being waited for.
+                let _ = fs::remove_file(&path);
+                return Err(e);
             }
-        } else if current > size {
-            file.set_len(size as u64)?;
-        }
-        file.sync_all()?;
-        fsync_dir(&self.config.directory)?;
+        };
         let total_blocks = (self.config.segment_size / BLOCK_SIZE) as u64;
         let blocks = self.buffer_blocks_for(0, total_blocks);
         let buf = self.take_buffer(blocks);
@@ -444,6 +690,44 @@ impl CommitLog {
             if reused { " (recycled)" } else { "" }
         );
         Ok(())
+    }
+
+    /// Opens `path` and preallocates it to the segment size. On a full
+    /// disk this is where `ENOSPC` shows (fallocate), before anything is
+    /// written into the segment.
+    fn create_segment_file(&mut self, path: &Path) -> Result<File, EngineError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(libc::O_DIRECT | libc::O_CLOEXEC)
+            .open(path)?;
+        if self.inject_allocation_errors > 0 {
+            self.inject_allocation_errors -= 1;
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSPC).into());
+        }
+        let size = self.config.segment_size as i64;
+        let current = file.metadata()?.len() as i64;
+        if current < size {
+            // SAFETY: plain syscall on an open descriptor.
+            let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size) };
+            if rc != 0 {
+                let e = std::io::Error::last_os_error();
+                // Not every filesystem supports fallocate; extend instead
+                // (a full disk then shows as a failed write).
+                if e.raw_os_error() == Some(libc::EOPNOTSUPP) {
+                    file.set_len(size as u64)?;
+                } else {
+                    return Err(e.into());
+                }
+            }
+        } else if current > size {
+            file.set_len(size as u64)?;
+        }
+        file.sync_all()?;
+        fsync_dir(&self.config.directory)?;
+        Ok(file)
     }
 
     fn push_sqe(&mut self, sqe: squeue::Entry) -> Result<(), EngineError> {
@@ -494,6 +778,7 @@ impl CommitLog {
             want.min(active.total_blocks - active.base_block).max(1) as usize
         };
         let file = active.file.clone();
+        let segment = active.id;
         let fresh = self.take_buffer(next_blocks);
         let active = self.active.as_mut().expect("checked above");
         let buf = std::mem::replace(&mut active.buf, fresh);
@@ -513,6 +798,7 @@ impl CommitLog {
                 buf,
                 _file: file,
                 len,
+                segment,
             },
         );
         self.push_sqe(sqe)?;
@@ -528,6 +814,7 @@ impl CommitLog {
             return Ok(());
         };
         let file = active.file.clone();
+        let segment = active.id;
         let fd = self.fd_for(&file);
         let user_data = self.next_user_data;
         self.next_user_data += 1;
@@ -541,6 +828,7 @@ impl CommitLog {
             Op::Sync {
                 _file: file,
                 covers,
+                segment,
             },
         );
         self.push_sqe(sqe)?;
@@ -559,7 +847,7 @@ impl CommitLog {
             self.submit_sync(covers)?;
             self.active = None;
         }
-        self.new_segment()
+        self.allocate()
     }
 
     /// Appends one entry payload (an encoded mutation or truncation
@@ -639,8 +927,18 @@ impl CommitLog {
 
     /// Periodic-mode housekeeping: starts a sync if the period elapsed and
     /// reaps completions. Call it from a timer.
+    /// After a failed segment allocation it also retries the allocation
+    /// (at most once per `allocation_retry`), so the log recovers without
+    /// waiting for a write. A poisoned log has nothing to do.
     pub fn tick(&mut self) -> Result<(), EngineError> {
+        if self.poisoned.is_some() {
+            return Ok(());
+        }
         self.reap()?;
+        if self.active.is_none() && self.allocation_failure.is_some() {
+            // Failures are counted and logged by `allocate`.
+            let _ = self.allocate();
+        }
         if let SyncMode::Periodic { period } = self.config.sync {
             if self.last_sync.elapsed() >= period && self.appended > self.sync_requested {
                 self.sync()?;
@@ -650,8 +948,14 @@ impl CommitLog {
     }
 
     /// Reaps finished I/O without blocking; returns the durable position.
+    /// After a failed write (`ignore`, batch mode) the next call fails once,
+    /// so a group commit fails every writer that waits for a sync.
     pub fn poll(&mut self) -> Result<ReplayPosition, EngineError> {
-        self.reap()?;
+        let reaped = self.reap();
+        if let Some(why) = self.pending_error.take() {
+            return Err(EngineError::CommitLogWriteFailed(why));
+        }
+        reaped?;
         self.check_poisoned()?;
         Ok(self.durable)
     }
@@ -665,8 +969,12 @@ impl CommitLog {
             .collect();
         for (user_data, res) in done {
             match self.in_flight.remove(&user_data) {
-                Some(Op::Write { buf, len, .. }) => {
-                    if res < 0 {
+                Some(Op::Write {
+                    buf, len, segment, ..
+                }) => {
+                    if segment <= self.abandoned_through {
+                        // Already given up on; nothing there is acknowledged.
+                    } else if res < 0 {
                         failures.push(format!(
                             "write failed: {}",
                             std::io::Error::from_raw_os_error(-res)
@@ -678,8 +986,12 @@ impl CommitLog {
                         self.free_buffers.push(buf);
                     }
                 }
-                Some(Op::Sync { covers, .. }) => {
-                    if res < 0 {
+                Some(Op::Sync {
+                    covers, segment, ..
+                }) => {
+                    if segment <= self.abandoned_through {
+                        // An abandoned segment never makes anything durable.
+                    } else if res < 0 {
                         failures.push(format!(
                             "fdatasync failed: {}",
                             std::io::Error::from_raw_os_error(-res)
@@ -693,7 +1005,7 @@ impl CommitLog {
             }
         }
         if let Some(why) = failures.into_iter().next() {
-            return Err(self.poison(why));
+            return Err(self.write_failed(why));
         }
         Ok(())
     }
@@ -701,11 +1013,20 @@ impl CommitLog {
     /// Blocks until `pos` is durable (starting a sync if none covers it).
     pub fn wait_durable(&mut self, pos: ReplayPosition) -> Result<(), EngineError> {
         loop {
-            self.reap()?;
+            let reaped = self.reap();
             self.check_poisoned()?;
+            if self.is_lost(pos) {
+                let why = self
+                    .last_failure
+                    .as_ref()
+                    .map(|f| f.message.clone())
+                    .unwrap_or_default();
+                return Err(EngineError::CommitLogWriteFailed(why));
+            }
             if self.durable >= pos {
                 return Ok(());
             }
+            reaped?;
             if self.sync_requested < pos {
                 self.sync()?;
             }

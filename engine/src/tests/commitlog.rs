@@ -1,6 +1,7 @@
 //! Commitlog tests on real O_DIRECT files: replay after restart, torn
 //! tails, bit flips, recycled segments, poisoning after an I/O error, size
-//! limits, truncation records and group commit.
+//! limits, truncation records and group commit; `commit_failure_policy`
+//! for failed segment allocations and failed writes.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::commitlog::format::{check_block, parse_segment_file_name, BlockState, BLOCK_SIZE};
-use crate::commitlog::{CommitLogConfig, CommitLogReplayer, SyncMode};
+use crate::commitlog::{
+    CommitFailurePolicy, CommitLogConfig, CommitLogHealth, CommitLogReplayer, SyncMode,
+};
 use crate::mutation::{Cell, ColumnData, Mutation, PartitionKey, PartitionUpdate, Row};
 use crate::read::ReadCommand;
 use crate::schema::TableSchema;
@@ -42,6 +45,14 @@ fn config(dir: &Path, sync: SyncMode) -> EngineConfig {
     cl.sync = sync;
     cl.buffer_size = 16 * 1024;
     EngineConfig::with_commitlog(cl)
+}
+
+fn config_with(dir: &Path, sync: SyncMode, policy: CommitFailurePolicy) -> EngineConfig {
+    let mut cfg = config(dir, sync);
+    if let Some(cl) = cfg.commitlog.as_mut() {
+        cl.failure_policy = policy;
+    }
+    cfg
 }
 
 fn batch() -> SyncMode {
@@ -376,4 +387,234 @@ fn garbage_files_never_panic_replay() {
     let out = CommitLogReplayer::new(&dir).replay().expect("replay");
     assert_eq!(out.report.segments, 20);
     assert!(out.mutations.is_empty());
+}
+
+#[test]
+fn write_error_poisons_under_stop_commit_stop_and_die() {
+    for policy in [
+        CommitFailurePolicy::StopCommit,
+        CommitFailurePolicy::Stop,
+        CommitFailurePolicy::Die,
+    ] {
+        let dir = test_dir("poison-policy");
+        let (mut db, _) = open(config_with(&dir, batch(), policy));
+        db.apply(&mutation(1, 10)).expect("apply");
+        db.commitlog_mut().expect("started").inject_io_error();
+        let err = db.apply(&mutation(2, 10)).expect_err("injected failure");
+        assert!(
+            matches!(err, EngineError::CommitLogPoisoned(_)),
+            "{policy}: {err}"
+        );
+        let cl = db.commitlog().expect("started");
+        assert_eq!(cl.failures(), 1, "{policy}");
+        assert!(
+            matches!(cl.health(), CommitLogHealth::Poisoned(_)),
+            "{policy}"
+        );
+        // Poisoned until restart: a tick does not bring it back.
+        db.commitlog_tick().expect("a poisoned log's tick is quiet");
+        assert!(db.apply(&mutation(3, 10)).is_err(), "{policy}");
+        drop(db);
+        let (mut db, _) = open(config_with(&dir, batch(), policy));
+        assert!(present(&db, 1) && !present(&db, 2) && !present(&db, 3));
+        db.apply(&mutation(4, 10)).expect("apply after restart");
+    }
+}
+
+#[test]
+fn write_error_under_ignore_abandons_the_segment() {
+    let dir = test_dir("ignore-write");
+    {
+        let (mut db, _) = open(config_with(&dir, batch(), CommitFailurePolicy::Ignore));
+        db.apply(&mutation(1, 10)).expect("apply");
+        let first = db.commitlog().expect("started").segment_paths();
+        assert_eq!(first.len(), 1);
+        db.commitlog_mut().expect("started").inject_io_error();
+        let err = db.apply(&mutation(2, 10)).expect_err("injected failure");
+        assert!(matches!(err, EngineError::CommitLogWriteFailed(_)), "{err}");
+        assert!(err.to_string().contains("commitlog failure"), "{err}");
+        assert!(!present(&db, 2), "a failed batch write is not applied");
+        // Not poisoned: the next write goes to a fresh segment.
+        db.apply(&mutation(3, 10)).expect("apply after the failure");
+        let cl = db.commitlog().expect("started");
+        assert_eq!(cl.health(), CommitLogHealth::Ok);
+        assert_eq!(cl.stats().segments_abandoned, 1);
+        assert_eq!(cl.stats().write_failures, 1);
+        let now = cl.segment_paths();
+        assert_eq!(now.len(), 2, "{now:?}");
+        assert_eq!(now[0], first[0]);
+        for i in 10..200 {
+            db.apply(&mutation(i, 300)).expect("apply");
+        }
+        db.shutdown().expect("clean shutdown");
+    }
+    let (db, report) = open(config_with(&dir, batch(), CommitFailurePolicy::Ignore));
+    assert!(report.corrupt_segments.is_empty(), "{report:?}");
+    assert!(present(&db, 1) && present(&db, 3));
+    assert!((10..200).all(|i| present(&db, i)));
+}
+
+#[test]
+fn group_commit_never_acknowledges_a_lost_write_under_ignore() {
+    let dir = test_dir("ignore-group");
+    let (mut db, _) = open(config_with(&dir, batch(), CommitFailurePolicy::Ignore));
+    let p1 = db
+        .apply_deferred(&mutation(1, 10))
+        .expect("apply")
+        .expect("logged");
+    db.sync_commitlog().expect("sync");
+    db.wait_commitlog(p1).expect("durable");
+    let p2 = db
+        .apply_deferred(&mutation(2, 10))
+        .expect("apply")
+        .expect("logged");
+    // The write carrying entry 2 fails in the kernel.
+    db.commitlog_mut().expect("started").inject_io_error();
+    db.sync_commitlog().expect("sync submitted");
+    let err = loop {
+        match db.commitlog_durable_position() {
+            Ok(Some(d)) => {
+                assert!(d < p2, "a lost write must never look durable");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(None) => unreachable!("the log is started"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, EngineError::CommitLogWriteFailed(_)), "{err}");
+    // Reported once; a new segment takes the next write.
+    db.commitlog_durable_position().expect("reported once");
+    let p3 = db
+        .apply_deferred(&mutation(3, 10))
+        .expect("apply")
+        .expect("logged");
+    assert!(p3.segment_id > p2.segment_id);
+    db.sync_commitlog().expect("sync");
+    db.wait_commitlog(p3).expect("durable");
+    let durable = db
+        .commitlog_durable_position()
+        .expect("poll")
+        .expect("logged");
+    assert!(durable >= p3 && durable > p2);
+    // Even so, the lost position never becomes durable.
+    let err = db.wait_commitlog(p2).expect_err("lost");
+    assert!(matches!(err, EngineError::CommitLogWriteFailed(_)), "{err}");
+}
+
+#[test]
+fn failed_allocation_recovers_by_itself_under_stop_commit_and_ignore() {
+    for policy in [CommitFailurePolicy::StopCommit, CommitFailurePolicy::Ignore] {
+        let dir = test_dir("alloc");
+        {
+            let (mut db, _) = open(config_with(&dir, batch(), policy));
+            // Fill most of the first segment.
+            let mut i = 0;
+            while db.commitlog().expect("started").segment_count() < 1
+                || db.commitlog().expect("started").current_position().offset
+                    < (SEGMENT - 6 * BLOCK_SIZE) as u64
+            {
+                db.apply(&mutation(i, 1_000)).expect("apply");
+                i += 1;
+            }
+            let acked = i;
+            let cl = db.commitlog_mut().expect("started");
+            cl.inject_allocation_errors(2);
+            // The write that needs the next segment fails, promptly.
+            let mut failed = Vec::new();
+            let err = loop {
+                match db.apply(&mutation(i, 1_000)) {
+                    Ok(()) => i += 1,
+                    Err(e) => break e,
+                }
+                assert!(i < acked + 20, "the segment must fill up");
+            };
+            let acked = i;
+            failed.push(i);
+            assert!(
+                matches!(err, EngineError::CommitLogSegmentUnavailable(_)),
+                "{policy}: {err}"
+            );
+            assert!(err.to_string().contains("No space left on device"), "{err}");
+            let cl = db.commitlog().expect("started");
+            assert!(matches!(cl.health(), CommitLogHealth::AllocationFailing(_)));
+            assert_eq!(cl.stats().allocation_failures, 1);
+            assert_eq!(segments(&dir).len(), 1, "the half-made segment is removed");
+            // Within the back-off writes fail at once, without new attempts.
+            failed.push(acked + 1);
+            let err = db.apply(&mutation(acked + 1, 10)).expect_err("backing off");
+            assert!(matches!(err, EngineError::CommitLogSegmentUnavailable(_)));
+            db.commitlog_tick().expect("tick");
+            assert_eq!(
+                db.commitlog().expect("started").stats().allocation_failures,
+                1
+            );
+            // The retry fails once more (second injected error)...
+            db.commitlog_mut()
+                .expect("started")
+                .expire_allocation_backoff();
+            failed.push(acked + 2);
+            assert!(db.apply(&mutation(acked + 2, 10)).is_err());
+            assert_eq!(
+                db.commitlog().expect("started").stats().allocation_failures,
+                2
+            );
+            // ...then the tick's retry succeeds: no restart, no write needed.
+            db.commitlog_mut()
+                .expect("started")
+                .expire_allocation_backoff();
+            db.commitlog_tick().expect("tick");
+            let cl = db.commitlog().expect("started");
+            assert_eq!(cl.health(), CommitLogHealth::Ok, "{policy}");
+            assert_eq!(cl.segment_count(), 2);
+            for j in 1000..1010 {
+                db.apply(&mutation(j, 100)).expect("writes work again");
+            }
+            assert!(failed.iter().all(|f| !present(&db, *f)));
+            assert!((0..acked).all(|k| present(&db, k)));
+        }
+        let (db, report) = open(config_with(&dir, batch(), policy));
+        assert!(report.corrupt_segments.is_empty(), "{report:?}");
+        assert_eq!(report.torn_bytes_skipped, 0, "{report:?}");
+        assert!((1000..1010).all(|k| present(&db, k)));
+    }
+}
+
+#[test]
+fn failed_allocation_under_stop_and_die_poisons() {
+    for policy in [CommitFailurePolicy::Stop, CommitFailurePolicy::Die] {
+        let dir = test_dir("alloc-stop");
+        let (mut db, _) = open(config_with(&dir, batch(), policy));
+        db.commitlog_mut()
+            .expect("started")
+            .inject_allocation_errors(1);
+        let err = db.apply(&mutation(1, 10)).expect_err("no segment");
+        assert!(
+            matches!(err, EngineError::CommitLogPoisoned(_)),
+            "{policy}: {err}"
+        );
+        assert!(err.to_string().contains("No space left on device"), "{err}");
+        let cl = db.commitlog().expect("started");
+        assert_eq!(cl.failures(), 1);
+        assert!(matches!(cl.health(), CommitLogHealth::Poisoned(_)));
+        db.commitlog_mut()
+            .expect("started")
+            .expire_allocation_backoff();
+        db.commitlog_tick().expect("tick");
+        assert!(db.apply(&mutation(2, 10)).is_err(), "refused until restart");
+        assert!(segments(&dir).is_empty());
+        drop(db);
+        let (mut db, _) = open(config_with(&dir, batch(), policy));
+        db.apply(&mutation(3, 10))
+            .expect("a restart brings the log back");
+    }
+}
+
+#[test]
+fn commit_failure_policy_names() {
+    for name in ["stop", "stop_commit", "die", "ignore"] {
+        let p = CommitFailurePolicy::parse(name).expect("known");
+        assert_eq!(p.as_str(), name);
+    }
+    assert_eq!(CommitFailurePolicy::parse("halt"), None);
+    assert_eq!(CommitFailurePolicy::default(), CommitFailurePolicy::Stop);
 }

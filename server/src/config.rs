@@ -104,6 +104,9 @@ pub struct Config {
     pub commitlog_sync_batch_window_in_ms: f64,
     /// `commitlog_segment_size_in_mb`.
     pub commitlog_segment_size_in_mb: u32,
+    /// `commit_failure_policy`: `stop` (default), `stop_commit`, `die` or
+    /// `ignore` (see `docs/commitlog-format.md`).
+    pub commit_failure_policy: engine::commitlog::CommitFailurePolicy,
     /// `commitlog_total_space_in_mb`; `None` = automatic.
     pub commitlog_total_space_in_mb: Option<u64>,
     /// `memtable_heap_space_in_mb`; `None` = automatic.
@@ -288,6 +291,10 @@ const KEYS: &[(&str, &str)] = &[
     ("commitlog_sync_period_in_ms", "[10000]"),
     ("commitlog_sync_batch_window_in_ms", "[2]"),
     ("commitlog_segment_size_in_mb", "[32]"),
+    (
+        "commit_failure_policy",
+        "stop | stop_commit | die | ignore [stop]",
+    ),
     ("commitlog_total_space_in_mb", "[automatic]"),
     ("memtable_heap_space_in_mb", "[automatic]"),
     ("memtable_offheap_space_in_mb", "[automatic]"),
@@ -358,7 +365,6 @@ const IGNORED_KEYS: &[&str] = &[
     "client_encryption_options",
     "column_index_cache_size_in_kb",
     "column_index_size_in_kb",
-    "commit_failure_policy",
     "commitlog_compression",
     "concurrent_counter_writes",
     "concurrent_materialized_view_writes",
@@ -1085,6 +1091,16 @@ impl Config {
                 }
             },
         };
+        let commit_failure_policy = match s.scalar("commit_failure_policy") {
+            None => engine::commitlog::CommitFailurePolicy::default(),
+            Some(v) => engine::commitlog::CommitFailurePolicy::parse(&v).ok_or_else(|| {
+                invalid(
+                    "commit_failure_policy",
+                    &v,
+                    "expected 'stop', 'stop_commit', 'die' or 'ignore'",
+                )
+            })?,
+        };
         let commitlog_sync_batch_window_in_ms = match s.scalar("commitlog_sync_batch_window_in_ms")
         {
             None => 2.0,
@@ -1272,6 +1288,7 @@ impl Config {
             commitlog_sync_period_in_ms: s.int("commitlog_sync_period_in_ms", 10_000)?,
             commitlog_sync_batch_window_in_ms,
             commitlog_segment_size_in_mb,
+            commit_failure_policy,
             commitlog_total_space_in_mb: s.opt_int("commitlog_total_space_in_mb")?,
             memtable_heap_space_in_mb: s.opt_int("memtable_heap_space_in_mb")?,
             memtable_offheap_space_in_mb: s.opt_int("memtable_offheap_space_in_mb")?,
@@ -1336,7 +1353,8 @@ impl Config {
              rpc_address={} broadcast_rpc_address={} native_transport_port={} \
              native_shard_aware_transport_port={} api={}:{}\n\
              data_file_directories=[{}] commitlog_directory={} hints_directory={}\n\
-             commitlog_sync={} (period {} ms, batch window {} ms) segment={} MiB\n\
+             commitlog_sync={} (period {} ms, batch window {} ms) segment={} MiB \
+             commit_failure_policy={}\n\
              timeouts: read={} write={} range={} request={} ms; hinted_handoff_enabled={} \
              authenticator={}",
             self.cluster_name,
@@ -1362,6 +1380,7 @@ impl Config {
             self.commitlog_sync_period_in_ms,
             self.commitlog_sync_batch_window_in_ms,
             self.commitlog_segment_size_in_mb,
+            self.commit_failure_policy,
             self.read_request_timeout_in_ms,
             self.write_request_timeout_in_ms,
             self.range_request_timeout_in_ms,
@@ -1427,6 +1446,10 @@ mod tests {
         assert_eq!(c.storage_port, 7000);
         assert_eq!(c.api_port, 10000);
         assert_eq!(c.commitlog_sync, CommitlogSync::Periodic);
+        assert_eq!(
+            c.commit_failure_policy,
+            engine::commitlog::CommitFailurePolicy::Stop
+        );
         assert_eq!(c.commitlog_sync_period_in_ms, 10_000);
         assert_eq!(c.read_request_timeout_in_ms, 5000);
         assert_eq!(c.write_request_timeout_in_ms, 2000);
@@ -1558,6 +1581,11 @@ mod tests {
                 "sometimes",
             ),
             (&["--rpc-address", "300.1.1.1"], "rpc_address", "300.1.1.1"),
+            (
+                &["--commit-failure-policy", "halt"],
+                "commit_failure_policy",
+                "halt",
+            ),
             (&["--smp", "0"], "smp", "0"),
             (
                 &["--partitioner", "RandomPartitioner"],
@@ -1612,6 +1640,23 @@ mod tests {
         assert_eq!(c.notes.len(), 1);
         assert!(c.notes[0].contains("concurrent_reads"));
         assert!(c.notes[0].contains("client_encryption_options"));
+    }
+
+    #[test]
+    fn commit_failure_policy_from_yaml() {
+        for (v, want) in [
+            ("stop", engine::commitlog::CommitFailurePolicy::Stop),
+            (
+                "stop_commit",
+                engine::commitlog::CommitFailurePolicy::StopCommit,
+            ),
+            ("die", engine::commitlog::CommitFailurePolicy::Die),
+            ("ignore", engine::commitlog::CommitFailurePolicy::Ignore),
+        ] {
+            let c = Config::from_yaml_str(&format!("commit_failure_policy: {v}\n")).unwrap();
+            assert_eq!(c.commit_failure_policy, want);
+            assert!(c.notes.is_empty() && c.warnings.is_empty(), "{c:?}");
+        }
     }
 
     #[test]

@@ -286,6 +286,11 @@ pub struct ShardServices {
 pub struct NativeTransportGate {
     /// 0: not decided yet, 1: open, 2: closed while bootstrapping.
     state: std::sync::atomic::AtomicU8,
+    /// Triggered when the transports stop for good
+    /// (`commit_failure_policy: stop`): listeners and connections close.
+    stopped: crate::shard::Latch,
+    /// Why they stopped.
+    stop_reason: std::sync::Mutex<Option<String>>,
 }
 
 impl NativeTransportGate {
@@ -311,6 +316,31 @@ impl NativeTransportGate {
 
     fn state(&self) -> u8 {
         self.state.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Stops the client transports of every shard for the rest of the
+    /// process's life, as Cassandra's `stopTransports` (the first reason
+    /// is kept).
+    pub fn stop_transports(&self, why: &str) {
+        if let Ok(mut r) = self.stop_reason.lock() {
+            if r.is_none() {
+                *r = Some(why.to_string());
+            }
+        }
+        self.stopped.trigger();
+    }
+
+    /// Resolves once the transports were stopped.
+    pub fn transports_stopped(&self) -> crate::shard::LatchWait {
+        self.stopped.wait()
+    }
+
+    /// Why the transports were stopped, if they were.
+    pub fn stop_reason(&self) -> Option<String> {
+        if !self.stopped.is_triggered() {
+            return None;
+        }
+        self.stop_reason.lock().ok().and_then(|r| r.clone())
     }
 
     /// Waits until shard 0 has decided; true if the ports open at once.
@@ -727,6 +757,7 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
     let nr_shards = ctx.count();
     let mut commitlog = CommitLogConfig::new(&config.commitlog_directory, shard as u32);
     commitlog.segment_size = (config.commitlog_segment_size_in_mb as usize).max(1) << 20;
+    commitlog.failure_policy = config.commit_failure_policy;
     commitlog.sync = match config.commitlog_sync {
         CommitlogSync::Periodic => SyncMode::Periodic {
             period: Duration::from_millis(config.commitlog_sync_period_in_ms.max(1)),
@@ -828,14 +859,18 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         let in_flight = flushes_in_flight.clone();
         let flush_rx = flush_rx.clone();
         let compaction = compaction.clone();
+        let gate = boot.native_gate.clone();
+        let policy = config.commit_failure_policy;
         glommio::spawn_local(async move {
             let tick = async {
                 let mut ticks = 0u64;
+                let mut failures = 0u64;
                 loop {
                     glommio::timer::sleep(Duration::from_millis(10)).await;
                     if let Err(e) = db.borrow_mut().commitlog_tick() {
                         log::error!("commitlog sync failed: {e}");
                     }
+                    apply_commit_failure_policy(&db.borrow(), policy, &gate, &mut failures);
                     while let Ok((job, result)) = flush_rx.try_recv() {
                         db.borrow_mut().complete_flush(job, result);
                         in_flight.set(in_flight.get() - 1);
@@ -919,6 +954,7 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         },
         extra_supported: sharding.supported_options(),
         open_connections: Cell::new(0),
+        stopped: boot.native_gate.stopped.clone(),
     });
     let services_rc = Rc::new(ShardServices {
         db: db.clone(),
@@ -956,7 +992,8 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
         else {
             return Ok(());
         };
-        crate::transport::serve(listener, transport.clone(), ctx.stopped()).await;
+        let stop = futures_lite::future::or(ctx.stopped(), gate.transports_stopped());
+        crate::transport::serve(listener, transport.clone(), stop).await;
         Ok::<(), String>(())
     };
     let shard_aware = async {
@@ -970,7 +1007,8 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
             return Ok(());
         };
         log::info!("Starting listening for shard-aware CQL clients on {sa_addr}");
-        crate::transport::serve_shard_aware(sa, ctx.clone(), ctx.stopped()).await;
+        let stop = futures_lite::future::or(ctx.stopped(), gate.transports_stopped());
+        crate::transport::serve_shard_aware(sa, ctx.clone(), stop).await;
         Ok::<(), String>(())
     };
     let admin_fut = async {
@@ -1002,7 +1040,26 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
             config.storage_port,
             config.seed_provider.seeds
         );
-        c.run(ctx.stopped(), ctx.stopped()).await;
+        // `commit_failure_policy: stop` stops gossip with the transports:
+        // peers are told this node shut down and mark it down.
+        let gossip_stop = async {
+            let stopped = futures_lite::future::or(
+                async {
+                    gate.transports_stopped().await;
+                    true
+                },
+                async {
+                    ctx.stopped().await;
+                    false
+                },
+            )
+            .await;
+            if stopped {
+                log::info!("announcing shutdown to gossip peers (transports stopped)");
+                c.gossiper.shutdown().await;
+            }
+        };
+        futures_lite::future::zip(c.run(ctx.stopped(), ctx.stopped()), gossip_stop).await;
         Ok::<(), String>(())
     };
     let admin_fut = futures_lite::future::zip(admin_fut, cluster_fut);
@@ -1031,6 +1088,49 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
     }
     log::info!("shard {shard}: stopped");
     Ok(())
+}
+
+/// `commit_failure_policy` `stop` and `die`, applied when the shard's
+/// commitlog reports a new failure (`stop_commit` and `ignore` are handled
+/// by the commitlog itself). `seen` is the failure count already handled.
+fn apply_commit_failure_policy(
+    db: &Database,
+    policy: engine::commitlog::CommitFailurePolicy,
+    gate: &NativeTransportGate,
+    seen: &mut u64,
+) {
+    use engine::commitlog::CommitFailurePolicy;
+    let Some(cl) = db.commitlog() else {
+        return;
+    };
+    let failures = cl.failures();
+    if failures == *seen {
+        return;
+    }
+    *seen = failures;
+    let why = cl
+        .last_failure()
+        .map(|f| f.message.clone())
+        .unwrap_or_default();
+    match policy {
+        CommitFailurePolicy::Die => {
+            // No orderly shutdown: it would flush and sync through the
+            // failed log. Everything acknowledged is in the commitlog or
+            // in SSTables already.
+            log::error!("commitlog failure: {why}; exiting (commit_failure_policy: die)");
+            log::logger().flush();
+            std::process::exit(1);
+        }
+        CommitFailurePolicy::Stop => {
+            if gate.stop_reason().is_none() {
+                log::error!(
+                    "commitlog failure: {why}; stopping the CQL transports and gossip, the node stays up for inspection (commit_failure_policy: stop)"
+                );
+            }
+            gate.stop_transports(&format!("commitlog failure: {why}"));
+        }
+        CommitFailurePolicy::StopCommit | CommitFailurePolicy::Ignore => {}
+    }
 }
 
 /// Replays the segments of an earlier shard layout: each shard applies (and

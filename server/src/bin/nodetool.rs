@@ -427,6 +427,12 @@ fn format_info(v: &Value) -> String {
         "Native Transport active",
         text(field(v, "native_transport_active")),
     );
+    if let Some(state) = field(v, "commitlog_state").as_str() {
+        line("Commitlog", state.to_string());
+    }
+    if let Some(why) = field(v, "transports_stopped_reason").as_str() {
+        line("Transports stopped", why.to_string());
+    }
     line("Load", size(field(v, "load_bytes")));
     line("Generation No", text(field(v, "generation")));
     line("Uptime (seconds)", text(field(v, "uptime_seconds")));

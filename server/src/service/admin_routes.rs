@@ -333,6 +333,42 @@ fn opt_num(v: Option<f64>) -> String {
     }
 }
 
+/// The commitlog state of the node: `OK`, or what the shards' logs report
+/// (`commit_failure_policy`).
+async fn commitlog_state(ctx: &ShardContext) -> Result<String, String> {
+    let per_shard = ctx
+        .shards()
+        .invoke_on_all(|ctx| async move {
+            let s = services(&ctx).map_err(|e| e.message.clone())?;
+            let db = s.db.borrow();
+            let health = db.commitlog().map(|cl| cl.health());
+            Ok::<_, String>(match health {
+                None | Some(engine::commitlog::CommitLogHealth::Ok) => None,
+                Some(engine::commitlog::CommitLogHealth::AllocationFailing(why)) => Some(format!(
+                    "shard {}: writes refused until a segment can be created: {why}",
+                    ctx.id()
+                )),
+                Some(engine::commitlog::CommitLogHealth::Poisoned(why)) => Some(format!(
+                    "shard {}: writes refused until restart: {why}",
+                    ctx.id()
+                )),
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut problems = Vec::new();
+    for r in per_shard {
+        if let Some(p) = r? {
+            problems.push(p);
+        }
+    }
+    Ok(if problems.is_empty() {
+        "OK".to_string()
+    } else {
+        problems.join("; ")
+    })
+}
+
 /// Registers the node's routes on the admin router (shard 0).
 pub fn register(router: &mut Router, ctx: &ShardContext) {
     // GET /storage_service/info
@@ -354,11 +390,26 @@ pub fn register(router: &mut Router, ctx: &ShardContext) {
             let mode = crate::service::storage_service::storage_service(&ctx)
                 .map(|ss| ss.mode())
                 .unwrap_or_else(|| "NORMAL".into());
+            // `commit_failure_policy`: transports stopped, or a shard's
+            // commitlog refusing writes.
+            let stopped = s.native_gate.stop_reason();
+            let commitlog = match commitlog_state(&ctx).await {
+                Ok(c) => c,
+                Err(e) => return Response::error(500, e),
+            };
             Response::ok(
                 json::Object::new()
                     .str("id", &crate::schema::digest::uuid_to_string(&local.host_id))
-                    .bool("gossip_active", gossip)
-                    .bool("native_transport_active", true)
+                    .bool("gossip_active", gossip && stopped.is_none())
+                    .bool("native_transport_active", stopped.is_none())
+                    .str("commitlog_state", &commitlog)
+                    .raw(
+                        "transports_stopped_reason",
+                        &stopped
+                            .as_deref()
+                            .map(json::string)
+                            .unwrap_or_else(|| "null".into()),
+                    )
                     .num("load_bytes", load.total_bytes())
                     .num("generation", generation)
                     .num("uptime_seconds", (now_seconds() - generation).max(0))

@@ -702,6 +702,10 @@ fn write_error(e: engine::EngineError) -> ErrorResponse {
         engine::EngineError::MutationTooLarge { .. } => {
             ErrorResponse::invalid(format!("Rejecting mutation: {e}"))
         }
+        // The message starts "commitlog failure:" (commit_failure_policy).
+        e @ (engine::EngineError::CommitLogPoisoned(_)
+        | engine::EngineError::CommitLogSegmentUnavailable(_)
+        | engine::EngineError::CommitLogWriteFailed(_)) => ErrorResponse::server(e.to_string()),
         e => ErrorResponse::server(format!("write failed: {e}")),
     }
 }

@@ -90,7 +90,14 @@ impl Connection {
             local,
             trace_id: None,
         };
-        let result = conn.read_loop(&mut reader).await;
+        // Transports stopped (`commit_failure_policy: stop`): the
+        // connection closes; drivers see the node go away.
+        let stopped = services.stopped.wait();
+        let result = futures_lite::future::or(conn.read_loop(&mut reader), async {
+            stopped.await;
+            Ok(())
+        })
+        .await;
         if let Some(id) = conn.subscription.take() {
             services.events.unsubscribe(id);
         }

@@ -32,6 +32,9 @@ pub struct TransportServices {
     /// Extra SUPPORTED options (e.g. Scylla's sharding keys).
     pub extra_supported: Vec<(String, Vec<String>)>,
     pub open_connections: Cell<usize>,
+    /// Triggered when the transports stop (`commit_failure_policy: stop`):
+    /// every connection closes.
+    pub stopped: crate::shard::Latch,
 }
 
 /// Accepts connections until `stop` resolves.

@@ -246,9 +246,9 @@ def test_full_disk_under_stop_closes_cql_and_keeps_the_admin_api(
         assert "writes refused until restart" in info["commitlog_state"], info
         out = run(str(node.binary.parent / "tessera-nodetool"), "-h", node.addr,
                   "-p", str(node.api_port), "info")
-        if out.returncode == 0:
-            assert "Native Transport active: false" in out.stdout, out.stdout
-            assert "Transports stopped" in out.stdout, out.stdout
+        assert out.returncode == 0, out.stderr
+        assert "Native Transport active: false" in out.stdout, out.stdout
+        assert "Transports stopped     : commitlog failure" in out.stdout, out.stdout
     finally:
         c.shutdown()
     os.unlink(filler)

@@ -327,6 +327,74 @@ impl DbError {
     }
 }
 
+/// Why a replica failed a request: Cassandra's `RequestFailureReason`,
+/// the `<failurecode>` of a v5 `<reasonmap>` (ReadFailure, WriteFailure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestFailureReason {
+    /// 0: any other failure (an I/O or commitlog error, a corrupt SSTable).
+    Unknown,
+    /// 1: a read scanned more tombstones than `tombstone_failure_threshold`.
+    ReadTooManyTombstones,
+    /// 2: the replica itself timed out (e.g. a write waiting for a lock).
+    Timeout,
+    /// 3: the replica does not know the table, or the data does not fit
+    /// its schema.
+    IncompatibleSchema,
+    /// 4: a read answer exceeded the size threshold.
+    ReadSize,
+    /// 5: the replica is down.
+    NodeDown,
+    /// 6: a secondary index is not queryable on the replica.
+    IndexNotAvailable,
+    /// Any other code, kept as received.
+    Other(u16),
+}
+
+impl RequestFailureReason {
+    /// The wire code.
+    pub fn code(self) -> u16 {
+        match self {
+            RequestFailureReason::Unknown => 0,
+            RequestFailureReason::ReadTooManyTombstones => 1,
+            RequestFailureReason::Timeout => 2,
+            RequestFailureReason::IncompatibleSchema => 3,
+            RequestFailureReason::ReadSize => 4,
+            RequestFailureReason::NodeDown => 5,
+            RequestFailureReason::IndexNotAvailable => 6,
+            RequestFailureReason::Other(c) => c,
+        }
+    }
+
+    /// The reason of a wire code.
+    pub fn from_code(code: u16) -> RequestFailureReason {
+        match code {
+            0 => RequestFailureReason::Unknown,
+            1 => RequestFailureReason::ReadTooManyTombstones,
+            2 => RequestFailureReason::Timeout,
+            3 => RequestFailureReason::IncompatibleSchema,
+            4 => RequestFailureReason::ReadSize,
+            5 => RequestFailureReason::NodeDown,
+            6 => RequestFailureReason::IndexNotAvailable,
+            c => RequestFailureReason::Other(c),
+        }
+    }
+}
+
+impl fmt::Display for RequestFailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestFailureReason::Unknown => f.write_str("UNKNOWN"),
+            RequestFailureReason::ReadTooManyTombstones => f.write_str("READ_TOO_MANY_TOMBSTONES"),
+            RequestFailureReason::Timeout => f.write_str("TIMEOUT"),
+            RequestFailureReason::IncompatibleSchema => f.write_str("INCOMPATIBLE_SCHEMA"),
+            RequestFailureReason::ReadSize => f.write_str("READ_SIZE"),
+            RequestFailureReason::NodeDown => f.write_str("NODE_DOWN"),
+            RequestFailureReason::IndexNotAvailable => f.write_str("INDEX_NOT_AVAILABLE"),
+            RequestFailureReason::Other(c) => write!(f, "code {c}"),
+        }
+    }
+}
+
 /// The body of an ERROR message: a typed error and its human message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ErrorResponse {
@@ -431,8 +499,52 @@ impl ErrorResponse {
         )
     }
 
+    /// The error as a client of protocol `version` can read it: v3 has no
+    /// ReadFailure, WriteFailure or FunctionFailure, so (as Cassandra does)
+    /// they go out as ReadTimeout, WriteTimeout and Invalid.
+    pub fn for_version(&self, version: u8) -> std::borrow::Cow<'_, ErrorResponse> {
+        use std::borrow::Cow;
+        if version >= 4 {
+            return Cow::Borrowed(self);
+        }
+        let error = match &self.error {
+            DbError::ReadFailure {
+                consistency,
+                received,
+                block_for,
+                data_present,
+                ..
+            } => DbError::ReadTimeout {
+                consistency: *consistency,
+                received: *received,
+                block_for: *block_for,
+                data_present: *data_present,
+            },
+            DbError::WriteFailure {
+                consistency,
+                received,
+                block_for,
+                write_type,
+                ..
+            } => DbError::WriteTimeout {
+                consistency: *consistency,
+                received: *received,
+                block_for: *block_for,
+                write_type: write_type.clone(),
+            },
+            DbError::FunctionFailure { .. } => DbError::Invalid,
+            _ => return Cow::Borrowed(self),
+        };
+        Cow::Owned(ErrorResponse::new(error, self.message.clone()))
+    }
+
     /// Encodes the ERROR body for protocol `version`.
     pub fn encode(&self, version: u8, out: &mut Vec<u8>) {
+        if version < 4 {
+            if let std::borrow::Cow::Owned(e) = self.for_version(version) {
+                return e.encode(version, out);
+            }
+        }
         types::write_int(out, self.error.code());
         types::write_string(out, &self.message);
         match &self.error {
@@ -773,7 +885,8 @@ mod tests {
         ];
         for version in [3u8, 4, 5] {
             for e in &errors {
-                assert_eq!(&round_trip(version, e), e, "v{version} {e}");
+                let expected = e.for_version(version);
+                assert_eq!(&round_trip(version, e), &*expected, "v{version} {e}");
             }
         }
         // Failures: v4 keeps the count, v5 the reason map.
@@ -813,6 +926,102 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn v3_clients_get_timeouts_for_failures() {
+        let ip: IpAddr = "127.0.0.85".parse().unwrap();
+        let wf = ErrorResponse::new(
+            DbError::WriteFailure {
+                consistency: Consistency::Quorum,
+                received: 1,
+                block_for: 2,
+                num_failures: 2,
+                reason_map: vec![(ip, 0), (ip, 3)],
+                write_type: "SIMPLE".into(),
+            },
+            "commitlog failure: disk full",
+        );
+        assert_eq!(
+            round_trip(3, &wf),
+            ErrorResponse::new(
+                DbError::WriteTimeout {
+                    consistency: Consistency::Quorum,
+                    received: 1,
+                    block_for: 2,
+                    write_type: "SIMPLE".into(),
+                },
+                "commitlog failure: disk full",
+            )
+        );
+        let rf = ErrorResponse::new(
+            DbError::ReadFailure {
+                consistency: Consistency::One,
+                received: 0,
+                block_for: 1,
+                num_failures: 1,
+                reason_map: vec![(ip, 0)],
+                data_present: false,
+            },
+            "corrupt",
+        );
+        assert!(matches!(
+            round_trip(3, &rf).error,
+            DbError::ReadTimeout {
+                received: 0,
+                block_for: 1,
+                data_present: false,
+                ..
+            }
+        ));
+        // v4 and v5 keep the failure codes.
+        assert_eq!(round_trip(4, &wf).error.code(), 0x1500);
+        assert_eq!(round_trip(5, &rf).error.code(), 0x1300);
+    }
+
+    /// Byte layout of the spec (v4 section 9, v5 section 9): WriteFailure is
+    /// <cl><received><blockfor><numfailures|reasonmap><writeType>.
+    #[test]
+    fn wire_layout_of_write_failure() {
+        let ip: IpAddr = "127.0.0.85".parse().unwrap();
+        let wf = ErrorResponse::new(
+            DbError::WriteFailure {
+                consistency: Consistency::One,
+                received: 0,
+                block_for: 1,
+                num_failures: 1,
+                reason_map: vec![(ip, 3)],
+                write_type: "CAS".into(),
+            },
+            "x",
+        );
+        let mut v4 = Vec::new();
+        wf.encode(4, &mut v4);
+        assert_eq!(
+            v4,
+            [
+                0, 0, 0x15, 0, 0, 1, b'x', 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 3, b'C',
+                b'A', b'S'
+            ]
+        );
+        let mut v5 = Vec::new();
+        wf.encode(5, &mut v5);
+        assert_eq!(
+            v5,
+            [
+                0, 0, 0x15, 0, 0, 1, b'x', 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 4, 127, 0, 0,
+                85, 0, 3, 0, 3, b'C', b'A', b'S'
+            ]
+        );
+    }
+
+    #[test]
+    fn failure_reason_codes() {
+        for c in 0..10u16 {
+            assert_eq!(RequestFailureReason::from_code(c).code(), c);
+        }
+        assert_eq!(RequestFailureReason::IncompatibleSchema.code(), 3);
+        assert_eq!(RequestFailureReason::Unknown.to_string(), "UNKNOWN");
     }
 
     #[test]

@@ -69,7 +69,9 @@ use crate::mutation::TableId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncMode {
     /// Acknowledge before the sync; sync every `period`
-    /// (`commitlog_sync_period_in_ms`).
+    /// (`commitlog_sync_period_in_ms`). Buffered entries are written (not
+    /// synced) every [`CommitLogConfig::write_behind`] by
+    /// [`CommitLog::tick`], so a process crash loses at most that much.
     Periodic { period: Duration },
     /// Acknowledge only after the sync; writes arriving within `window`
     /// (`commitlog_sync_batch_window_in_ms`) share one sync.
@@ -180,6 +182,12 @@ pub struct CommitLogConfig {
     /// After a failed segment allocation, how long writes fail at once
     /// before the allocation is tried again.
     pub allocation_retry: Duration,
+    /// Periodic mode: buffered entries are written to the segment (without
+    /// a sync) at least this often, by [`CommitLog::tick`]. The data is then
+    /// in the device's hands, so a process crash (`kill -9`) loses at most
+    /// this much; only a power loss can lose up to the sync period, as with
+    /// Cassandra's memory-mapped segments.
+    pub write_behind: Duration,
 }
 
 impl CommitLogConfig {
@@ -197,6 +205,7 @@ impl CommitLogConfig {
             max_in_flight_buffers: 64,
             failure_policy: CommitFailurePolicy::default(),
             allocation_retry: Duration::from_secs(1),
+            write_behind: Duration::from_millis(10),
         }
     }
 }
@@ -314,6 +323,8 @@ pub struct CommitLog {
     /// Last appended position.
     appended: ReplayPosition,
     last_sync: Instant,
+    /// When buffered data was last submitted (periodic write-behind).
+    last_write: Instant,
     poisoned: Option<String>,
     /// A segment allocation failed (why, when): writes fail at once until
     /// `allocation_retry` has passed, then allocation is tried again.
@@ -423,6 +434,7 @@ impl CommitLog {
             sync_requested: ReplayPosition::default(),
             appended: ReplayPosition::default(),
             last_sync: Instant::now(),
+            last_write: Instant::now(),
             poisoned: None,
             allocation_failure: None,
             abandoned_through: 0,
@@ -804,6 +816,7 @@ impl CommitLog {
         self.push_sqe(sqe)?;
         self.ring.submit()?;
         self.stats.writes_submitted += 1;
+        self.last_write = Instant::now();
         Ok(())
     }
 
@@ -942,6 +955,13 @@ impl CommitLog {
         if let SyncMode::Periodic { period } = self.config.sync {
             if self.last_sync.elapsed() >= period && self.appended > self.sync_requested {
                 self.sync()?;
+            } else if self.last_write.elapsed() >= self.config.write_behind
+                && self.active.as_ref().is_some_and(|a| a.has_buffered())
+            {
+                // Write-behind: hand what is buffered to the device now (the
+                // partial block is sealed, as a sync would), so a process
+                // crash cannot lose it; the fdatasync waits for the period.
+                self.submit_buffer(true)?;
             }
         }
         Ok(())

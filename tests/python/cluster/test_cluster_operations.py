@@ -176,8 +176,8 @@ def repair_numbers(text):
 
 def test_repair_brings_back_missed_writes_and_deletes(ops):
     s, expected = ops["only"](1)[1], ops["expected"]
-    # node2's rows must survive its kill -9: flushed (its commitlog is synced only every
-    # 10 s, and kill -9 loses what was not). node1 keeps part in SSTables, part in memtables.
+    # node2's rows survive its kill -9 (the commitlog's write-behind); flushing too makes
+    # node1 keep part in SSTables, part in memtables, and node2 read from SSTables.
     nodetool("node1", "flush")
     nodetool("node2", "flush")
     ops["forget"](2)

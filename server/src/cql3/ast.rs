@@ -384,6 +384,17 @@ pub enum Selector {
         selector: Box<Selector>,
         field: String,
     },
+    /// `m['k']`, `s[3]`: one element of a map or set (Cassandra 4.0).
+    Element {
+        selector: Box<Selector>,
+        key: Term,
+    },
+    /// `m['a'..'c']`, `s[2..]`: the elements between two bounds, inclusive.
+    Slice {
+        selector: Box<Selector>,
+        from: Option<Term>,
+        to: Option<Term>,
+    },
     /// A constant or marker used as a selector argument.
     Term(Term),
 }
@@ -453,4 +464,79 @@ pub enum Describe {
     },
     /// `DESCRIBE name` / `DESCRIBE ks.name`: whatever the name is.
     Name(QualifiedName),
+}
+
+/// A term as Cassandra shows it in error messages (`Invalid operation (l[0] = 5) ...`).
+impl std::fmt::Display for Term {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn join(f: &mut std::fmt::Formatter<'_>, items: &[Term]) -> std::fmt::Result {
+            for (i, t) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{t}")?;
+            }
+            Ok(())
+        }
+        match self {
+            Term::Literal(l) => match l {
+                Literal::String(s) => write!(f, "'{}'", s.replace('\'', "''")),
+                Literal::Integer(s)
+                | Literal::Float(s)
+                | Literal::Uuid(s)
+                | Literal::Duration(s) => f.write_str(s),
+                Literal::Boolean(b) => write!(f, "{b}"),
+                Literal::Blob(b) => {
+                    f.write_str("0x")?;
+                    b.iter().try_for_each(|x| write!(f, "{x:02x}"))
+                }
+                Literal::Null => f.write_str("null"),
+            },
+            Term::Bind(m) => match &m.name {
+                Some(n) => write!(f, ":{n}"),
+                None => f.write_str("?"),
+            },
+            Term::List(items) => {
+                f.write_str("[")?;
+                join(f, items)?;
+                f.write_str("]")
+            }
+            Term::Set(items) => {
+                f.write_str("{")?;
+                join(f, items)?;
+                f.write_str("}")
+            }
+            Term::Tuple(items) => {
+                f.write_str("(")?;
+                join(f, items)?;
+                f.write_str(")")
+            }
+            Term::Map(entries) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}: {v}")?;
+                }
+                f.write_str("}")
+            }
+            Term::Udt(fields) => {
+                f.write_str("{")?;
+                for (i, (n, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{n}: {v}")?;
+                }
+                f.write_str("}")
+            }
+            Term::FunctionCall { name, args } => {
+                write!(f, "{name}(")?;
+                join(f, args)?;
+                f.write_str(")")
+            }
+            Term::TypeHint { term, .. } => write!(f, "{term}"),
+        }
+    }
 }

@@ -38,6 +38,17 @@ pub struct EvalCtx<'a> {
 
 /// Evaluates `term` for a receiver of type `ty`.
 pub fn eval(term: &Term, ty: &ColumnType, ctx: &EvalCtx<'_>) -> Result<Evaluated, ErrorResponse> {
+    eval_for(term, "value", ty, ctx)
+}
+
+/// [`eval`] for a named receiver (a column): errors name it, as
+/// Cassandra's do (`Invalid set literal for l of type list<int>`).
+pub fn eval_for(
+    term: &Term,
+    name: &str,
+    ty: &ColumnType,
+    ctx: &EvalCtx<'_>,
+) -> Result<Evaluated, ErrorResponse> {
     if let Term::Bind(m) = term {
         return match ctx.values.get(m.index) {
             None => Err(ErrorResponse::invalid(format!(
@@ -71,7 +82,7 @@ pub fn eval(term: &Term, ty: &ColumnType, ctx: &EvalCtx<'_>) -> Result<Evaluated
         values: &binds,
         now_micros: ctx.now_micros,
     };
-    match values::evaluate_term(term, ty, &vctx) {
+    match values::evaluate_term_for(term, name, ty, &vctx) {
         Ok(values::Evaluated::Unset) => Ok(Evaluated::Unset),
         Ok(values::Evaluated::Null) => Ok(Evaluated::Null),
         Ok(values::Evaluated::Value(b)) => Ok(Evaluated::Value(b)),
@@ -107,4 +118,13 @@ pub fn eval_i64(term: &Term, ctx: &EvalCtx<'_>, what: &str) -> Result<Option<i64
         ))),
         Evaluated::Unset => Ok(None),
     }
+}
+
+/// Evaluates `USING TTL ?`: null means no TTL (0), unset means the table's
+/// default (`None`), as in Cassandra.
+pub fn eval_ttl(term: &Term, ctx: &EvalCtx<'_>) -> Result<Option<i32>, ErrorResponse> {
+    if let Evaluated::Null = eval(term, &ColumnType::Int, ctx)? {
+        return Ok(Some(0));
+    }
+    eval_i32(term, ctx, "ttl")
 }

@@ -1688,17 +1688,34 @@ impl<'a> Parser<'a> {
             } else if self.at_punct(b'[') {
                 // Collection element / slice selection (Cassandra 4.0).
                 self.pos += 1;
-                if self.peek().kind != TokenKind::Range {
-                    self.term()?;
-                }
+                let first = if self.peek().kind != TokenKind::Range {
+                    Some(self.term()?)
+                } else {
+                    None
+                };
                 if self.peek().kind == TokenKind::Range {
                     self.pos += 1;
-                    if !self.at_punct(b']') {
-                        self.term()?;
-                    }
+                    let to = if !self.at_punct(b']') {
+                        Some(self.term()?)
+                    } else {
+                        None
+                    };
+                    self.expect_punct(b']')?;
+                    s = Selector::Slice {
+                        selector: Box::new(s),
+                        from: first,
+                        to,
+                    };
+                } else {
+                    self.expect_punct(b']')?;
+                    let Some(key) = first else {
+                        return Err(self.error_here("expected an element or a slice".to_string()));
+                    };
+                    s = Selector::Element {
+                        selector: Box::new(s),
+                        key,
+                    };
                 }
-                self.expect_punct(b']')?;
-                self.mark_unsupported("SELECT of a collection element or slice");
             } else {
                 break;
             }

@@ -16,7 +16,9 @@ use proto::value::ColumnType;
 use super::ast::{self, BatchKind, ParsedStatement, Statement};
 use super::eval::EvalCtx;
 use super::parser::parse_statement;
-use super::statements::batch::{batch_mutations, batch_timestamp, execute_with_reads};
+use super::statements::batch::{
+    batch_mutations, batch_timestamp, execute_with_reads, validate_batch,
+};
 use super::statements::modification::{Existing, Lwt, ModificationStatement};
 use super::statements::select::{SelectOptions, SelectStatement};
 use super::statements::{keyspace_of, resolve_table, BindCollector, ColumnSpec, ResultSet};
@@ -151,6 +153,11 @@ impl QueryProcessor {
                 if b.statements.is_empty() {
                     return Err(ErrorResponse::invalid("Empty batch"));
                 }
+                if b.using.ttl.is_some() {
+                    return Err(ErrorResponse::invalid(
+                        "Global TTL on the BATCH statement is not supported.",
+                    ));
+                }
                 let mut statements = Vec::new();
                 let mut specs: Vec<Option<ColumnSpec>> = vec![None; markers.len()];
                 for s in &b.statements {
@@ -158,6 +165,11 @@ impl QueryProcessor {
                         self.prepare_modification_with(s, keyspace, &markers, &mut specs)?;
                     statements.push(stmt);
                 }
+                validate_batch(
+                    b.kind,
+                    &statements.iter().collect::<Vec<_>>(),
+                    b.using.timestamp.is_some(),
+                )?;
                 let mut binds = BindCollector::new("", "", &markers);
                 binds.specs = specs;
                 if let Some(t) = &b.using.timestamp {
@@ -763,6 +775,7 @@ impl QueryProcessor {
                 _ => unreachable!("checked above"),
             })
             .collect();
+        validate_batch(kind, &stmts, false)?;
         if stmts.iter().any(|s| s.requires_read()) {
             let ts = self.conditional_batch_timestamp(&stmts, false, ts)?;
             let pairs: Vec<_> = stmts

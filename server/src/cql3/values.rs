@@ -1087,6 +1087,13 @@ fn eval(
                     items.len()
                 ));
             }
+            for (i, (item, ty)) in items.iter().zip(types).enumerate() {
+                if term_assignability(item, ty) == Assignability::NotAssignable {
+                    return Err(format!(
+                        "Invalid tuple literal for {name}: component {i} is not of type {ty}"
+                    ));
+                }
+            }
             let mut out = Vec::new();
             for (i, (item, ty)) in items.iter().zip(types).enumerate() {
                 match eval(item, &format!("component({name}, {i})"), ty, ctx, depth + 1)? {

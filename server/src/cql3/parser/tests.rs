@@ -910,7 +910,6 @@ fn unsupported_statements() {
     }
     // Valid CQL with constructs the AST cannot hold yet.
     for q in [
-        "SELECT m['k'] FROM t",
         "SELECT * FROM t WHERE m['k'] = 1 ALLOW FILTERING",
         "UPDATE t SET a = 1 WHERE k = 1 IF u.f = 1",
         "ALTER TABLE t DROP COMPACT STORAGE",
@@ -1311,4 +1310,43 @@ fn fuzz_no_panic() {
         parsed > iterations / 100,
         "only {parsed} of {iterations} parsed"
     );
+}
+
+#[test]
+fn collection_element_and_slice_selectors() {
+    let Statement::Select(s) = stmt("SELECT m['k'], s[1..], m[..'z'] FROM t") else {
+        panic!("not a SELECT");
+    };
+    let Selection::Items(items) = &s.selection else {
+        panic!("not items");
+    };
+    let col = |c: &str| Box::new(Selector::Column(c.into()));
+    let text = |v: &str| Term::Literal(Literal::String(v.into()));
+    assert_eq!(
+        items[0].selector,
+        Selector::Element {
+            selector: col("m"),
+            key: text("k"),
+        }
+    );
+    assert_eq!(
+        items[1].selector,
+        Selector::Slice {
+            selector: col("s"),
+            from: Some(Term::Literal(Literal::Integer("1".into()))),
+            to: None,
+        }
+    );
+    assert_eq!(
+        items[2].selector,
+        Selector::Slice {
+            selector: col("m"),
+            from: None,
+            to: Some(text("z")),
+        }
+    );
+    // Terms print as Cassandra shows them in messages.
+    assert_eq!(text("it's").to_string(), "'it''s'");
+    let list = Term::List(vec![Term::Literal(Literal::Integer("1".into())), text("a")]);
+    assert_eq!(list.to_string(), "[1, 'a']");
 }

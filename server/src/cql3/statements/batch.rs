@@ -93,11 +93,61 @@ fn check_kind(kind: BatchKind, stmt: &ModificationStatement) -> Result<(), Error
         BatchKind::Counter if !is_counter => Err(ErrorResponse::invalid(
             "Cannot include non-counter statement in a counter batch",
         )),
-        BatchKind::Logged | BatchKind::Unlogged if is_counter => Err(ErrorResponse::invalid(
+        BatchKind::Logged if is_counter => Err(ErrorResponse::invalid(
             "Cannot include a counter statement in a logged batch",
         )),
         _ => Ok(()),
     }
+}
+
+/// Cassandra's checks of a whole batch, before anything runs, in its order:
+/// a batch timestamp excludes statement timestamps and counters, counters
+/// are never mixed with other writes (an UNLOGGED batch may hold either),
+/// and a LOGGED batch holds no counters.
+pub fn validate_batch(
+    kind: BatchKind,
+    stmts: &[&ModificationStatement],
+    batch_timestamp: bool,
+) -> Result<(), ErrorResponse> {
+    if batch_timestamp && kind == BatchKind::Counter {
+        return Err(ErrorResponse::invalid(
+            "Cannot provide custom timestamp for counter BATCH",
+        ));
+    }
+    let (mut counters, mut others) = (false, false);
+    for stmt in stmts {
+        if batch_timestamp && stmt.has_timestamp() {
+            return Err(ErrorResponse::invalid(
+                "Timestamp must be set either on BATCH or individual statements",
+            ));
+        }
+        if stmt.table.is_counter {
+            counters = true;
+        } else {
+            others = true;
+        }
+    }
+    if batch_timestamp && counters {
+        return Err(ErrorResponse::invalid(
+            "Cannot provide custom timestamp for a BATCH containing counters",
+        ));
+    }
+    if kind == BatchKind::Counter && others {
+        return Err(ErrorResponse::invalid(
+            "Cannot include non-counter statement in a counter batch",
+        ));
+    }
+    if counters && others {
+        return Err(ErrorResponse::invalid(
+            "Counter and non-counter mutations cannot exist in the same batch",
+        ));
+    }
+    if kind == BatchKind::Logged && counters {
+        return Err(ErrorResponse::invalid(
+            "Cannot include a counter statement in a logged batch",
+        ));
+    }
+    Ok(())
 }
 
 async fn conditional_batch(

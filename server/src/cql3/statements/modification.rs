@@ -16,7 +16,7 @@ use super::{
     engine_schema, is_multi_cell, key_type, now_seconds, partition_key, unfrozen, BindCollector,
 };
 use crate::cql3::ast::{self, Assignment, DeleteTarget, Operator, Relation, Term};
-use crate::cql3::eval::{eval, eval_i32, eval_i64, EvalCtx, Evaluated};
+use crate::cql3::eval::{eval, eval_for, eval_i32, eval_i64, eval_ttl, EvalCtx, Evaluated};
 use crate::schema::{ColumnKind, TableMetadata};
 
 /// Cassandra's maximum TTL (20 years).
@@ -268,13 +268,15 @@ impl ModificationStatement {
                     "PRIMARY KEY part {name} found in SET part"
                 )));
             }
+            check_op(&col.name, &col.ty, &op)?;
             note_op(binds, col.name.as_str(), &col.ty, &op)?;
             ops.push((idx, op));
         }
         let static_only = ops
             .iter()
             .all(|(i, _)| table.columns[*i].kind == ColumnKind::Static);
-        let restrictions = where_for_write(&table, &up.where_clause, binds, static_only, false)?;
+        let restrictions =
+            where_for_write(&table, &up.where_clause, binds, static_only, false, false)?;
         let (timestamp, ttl) = using(&up.using, binds, &table)?;
         let lwt = prepare_lwt(&table, up.if_exists, &up.conditions, binds)?;
         let stmt = ModificationStatement {
@@ -334,6 +336,7 @@ impl ModificationStatement {
                     "Invalid identifier {name} for deletion (should not be a PRIMARY KEY part)"
                 )));
             }
+            check_op(&col.name, &col.ty, &op)?;
             note_op(binds, &col.name, &col.ty, &op)?;
             ops.push((idx, op));
         }
@@ -347,6 +350,7 @@ impl ModificationStatement {
             binds,
             static_only,
             ops.is_empty(),
+            true,
         )?;
         let (timestamp, _) = using(&del.using, binds, &table)?;
         let lwt = prepare_lwt(&table, del.if_exists, &del.conditions, binds)?;
@@ -423,6 +427,11 @@ impl ModificationStatement {
     }
 
     /// Whether executing this statement needs the current rows first.
+    /// Whether the statement has its own `USING TIMESTAMP`.
+    pub fn has_timestamp(&self) -> bool {
+        self.timestamp.is_some()
+    }
+
     pub fn requires_read(&self) -> bool {
         !matches!(self.lwt, Lwt::None)
             || self.table.is_counter
@@ -502,7 +511,7 @@ impl ModificationStatement {
             return Err(invalid("Invalid timestamp"));
         }
         let ttl = match &self.ttl {
-            Some(t) => match eval_i32(t, ctx, "ttl")? {
+            Some(t) => match eval_ttl(t, ctx)? {
                 Some(v) if v < 0 => {
                     return Err(invalid(format!(
                         "A TTL must be greater or equal to 0, but was {v}"
@@ -750,7 +759,7 @@ impl ModificationStatement {
                 }
             };
             let data = match op {
-                Op::Set(t) => match eval(t, &col.ty, ctx)? {
+                Op::Set(t) => match eval_for(t, &col.name, &col.ty, ctx)? {
                     Evaluated::Unset => continue,
                     Evaluated::Null if multi => ColumnData::Complex {
                         tombstone: Some(DeletionTime {
@@ -830,7 +839,7 @@ impl ModificationStatement {
                             col.name, col.name, col.name
                         )));
                     }
-                    match eval(t, &col.ty, ctx)? {
+                    match eval_for(t, &col.name, &col.ty, ctx)? {
                         Evaluated::Unset => continue,
                         Evaluated::Null => continue,
                         Evaluated::Value(v) => ColumnData::Complex {
@@ -858,7 +867,7 @@ impl ModificationStatement {
                         ColumnType::Map(k, _) => ColumnType::Set(k.clone()),
                         other => other.clone(),
                     };
-                    match eval(t, &rm_ty, ctx)? {
+                    match eval_for(t, &col.name, &rm_ty, ctx)? {
                         Evaluated::Value(v) => {
                             if let ColumnType::List(_) = col.ty {
                                 let gone = split_collection(&v)
@@ -1113,6 +1122,78 @@ fn prepare_lwt(
     Ok(Lwt::Conditions(out))
 }
 
+/// Refuses an operation the column's type does not support, with
+/// Cassandra's messages (`Invalid operation (l[0] = 5) for frozen collection
+/// column l`).
+fn check_op(name: &str, ty: &ColumnType, op: &Op) -> Result<(), ErrorResponse> {
+    let frozen = matches!(ty, ColumnType::Frozen(_));
+    let inner = unfrozen(ty);
+    let is_collection = matches!(
+        inner,
+        ColumnType::List(_) | ColumnType::Set(_) | ColumnType::Map(_, _)
+    );
+    let fail = |text: String, what: &str| {
+        Err(invalid(format!(
+            "Invalid operation ({text}) for {what} column {name}"
+        )))
+    };
+    match op {
+        Op::SetElement(k, v) => {
+            let text = format!("{name}[{k}] = {v}");
+            if !is_collection {
+                return fail(text, "non collection");
+            }
+            if frozen {
+                return fail(text, "frozen collection");
+            }
+            if matches!(inner, ColumnType::Set(_)) {
+                return fail(text, "set");
+            }
+        }
+        Op::Append(t) | Op::Remove(t) => {
+            let sign = if matches!(op, Op::Append(_)) {
+                '+'
+            } else {
+                '-'
+            };
+            let text = format!("{name} = {name} {sign} {t}");
+            if !is_collection {
+                if matches!(inner, ColumnType::Tuple(_)) {
+                    return fail(text, "tuple");
+                }
+                if !matches!(ty, ColumnType::Counter) {
+                    return fail(text, "non counter");
+                }
+            } else if frozen {
+                return fail(text, "frozen collection");
+            }
+        }
+        Op::Prepend(t) => {
+            let text = format!("{name} = {t} + {name}");
+            if !matches!(inner, ColumnType::List(_)) {
+                return fail(text, "non list");
+            }
+            if frozen {
+                return fail(text, "frozen list");
+            }
+        }
+        Op::DeleteElement(_) => {
+            if !is_collection {
+                return Err(invalid(format!(
+                    "Invalid deletion operation for non collection column {name}"
+                )));
+            }
+            if frozen {
+                return Err(invalid(format!(
+                    "Invalid deletion operation for frozen collection column {name}"
+                )));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 fn note_op(
     binds: &mut BindCollector<'_>,
     name: &str,
@@ -1187,8 +1268,14 @@ fn where_for_write(
     binds: &mut BindCollector<'_>,
     static_only: bool,
     row_delete: bool,
+    is_delete: bool,
 ) -> Result<Restrictions, ErrorResponse> {
     let r = Restrictions::analyze(table, rels, binds)?;
+    if !is_delete && (r.clustering.slice.is_some() || r.clustering.multi_slice.is_some()) {
+        return Err(invalid(
+            "Slice restrictions are not supported on the clustering columns in UPDATE statements",
+        ));
+    }
     if let Some(f) = r.filters.iter().find(|f| {
         matches!(
             table.columns[f.column].kind,
@@ -1231,6 +1318,10 @@ fn where_for_write(
         if r.has_clustering_restrictions && !full {
             return Err(invalid("Invalid restrictions on clustering columns since the UPDATE statement modifies only static columns"));
         }
+    } else if !full && is_delete && !row_delete {
+        return Err(invalid(
+            "Range deletions are not supported for specific columns",
+        ));
     } else if !full && !row_delete {
         let missing: Vec<&str> = table.clustering_key()[eq_prefix..]
             .iter()
@@ -1792,7 +1883,7 @@ impl ModificationStatement {
             None => None,
         };
         let ttl = match &self.ttl {
-            Some(t) => eval_i32(t, ctx, "ttl")?.map(|v| lit(v as i64)),
+            Some(t) => eval_ttl(t, ctx)?.map(|v| lit(v as i64)),
             None => None,
         };
         let insert = ast::Insert {

@@ -268,13 +268,13 @@ impl Restrictions {
                         }
                         (_, Operator::Like) => {
                             return Err(invalid(format!(
-                                "LIKE restriction is only supported on properly indexed columns. {column} LIKE ... is not valid."
+                                "LIKE restriction is only supported on properly indexed columns. {column} LIKE {value} is not valid."
                             )))
                         }
                         (_, Operator::Neq) => {
                             if !matches!(col.kind, ColumnKind::Regular | ColumnKind::Static) {
                                 return Err(invalid(format!(
-                                    "Unsupported \"!=\" relation: {column} != ..."
+                                    "Unsupported \"!=\" relation: {column} != {value}"
                                 )));
                             }
                             binds.note(value, column, &col.ty);
@@ -289,6 +289,17 @@ impl Restrictions {
                             filters.push(Filter { column: idx, op: *op, value: value.clone(), value_type: col.ty.clone() });
                         }
                         (_, op) => {
+                            if matches!(op, Operator::Lt | Operator::Lte | Operator::Gt | Operator::Gte)
+                                && crate::schema::types::references_duration(&col.ty)
+                            {
+                                let what = match super::unfrozen(&col.ty) {
+                                    ColumnType::List(_) | ColumnType::Set(_) | ColumnType::Map(_, _) => "collections containing durations",
+                                    ColumnType::Tuple(_) => "tuples containing durations",
+                                    ColumnType::Udt { .. } => "UDTs containing durations",
+                                    _ => "duration columns",
+                                };
+                                return Err(invalid(format!("Slice restrictions are not supported on {what}")));
+                            }
                             binds.note(value, column, &col.ty);
                             filters.push(Filter { column: idx, op: *op, value: value.clone(), value_type: col.ty.clone() });
                         }

@@ -148,6 +148,22 @@ impl SelectStatement {
                 if matches!(restrictions.partition, PartitionRestriction::Keys(_))
                     && !prev.is_empty()
                 {
+                    let slice_on_prev =
+                        restrictions
+                            .clustering
+                            .slice
+                            .as_ref()
+                            .is_some_and(|(p, _, _)| {
+                                table
+                                    .clustering_key()
+                                    .get(*p)
+                                    .is_some_and(|c| c.name == prev)
+                            });
+                    if slice_on_prev {
+                        return Err(invalid(format!(
+                            "Clustering column \"{col}\" cannot be restricted (preceding column \"{prev}\" is restricted by a non-EQ relation)"
+                        )));
+                    }
                     return Err(invalid(format!(
                         "PRIMARY KEY column \"{col}\" cannot be restricted as preceding column \"{prev}\" is not restricted"
                     )));
@@ -175,6 +191,26 @@ impl SelectStatement {
             if selection.is_wildcard {
                 return Err(invalid("SELECT DISTINCT queries must only request partition key columns and/or static columns (not *)"));
             }
+            // A key range must select the whole partition key (Cassandra's rule).
+            if !matches!(restrictions.partition, PartitionRestriction::Keys(_)) {
+                for pk in table.partition_key() {
+                    let i = table.column_index(&pk.name);
+                    let selected = selection.items.iter().any(
+                        |(sel, _)| matches!(sel, super::selection::Sel::Column(c) if Some(*c) == i),
+                    );
+                    if !selected {
+                        return Err(invalid(format!(
+                            "SELECT DISTINCT queries must request all the partition key columns (missing {})",
+                            pk.name
+                        )));
+                    }
+                }
+            }
+            if stmt.per_partition_limit.is_some() {
+                return Err(invalid(
+                    "PER PARTITION LIMIT is not allowed with SELECT DISTINCT queries",
+                ));
+            }
         }
         // ORDER BY: clustering columns only, in declared order, all one way.
         let mut reversed = false;
@@ -190,7 +226,7 @@ impl SelectStatement {
                     return Err(invalid(format!("Undefined column name {name}")));
                 };
                 if !matches!(col.kind, ColumnKind::Clustering(_)) {
-                    return Err(invalid(format!("Order by on unknown column {name}")));
+                    return Err(invalid(format!("Order by is currently only supported on the clustered columns of the PRIMARY KEY, got {name}")));
                 }
                 if ck.get(i).map(|c| &c.name) != Some(name) {
                     return Err(invalid("Order by currently only supports the ordering of columns following their declared order in the PRIMARY KEY"));
@@ -232,7 +268,7 @@ impl SelectStatement {
             };
             if idx >= key_len {
                 return Err(invalid(format!(
-                    "Group by is only supported on primary key columns, got {name}"
+                    "Group by is currently only supported on the columns of the PRIMARY KEY, got {name}"
                 )));
             }
             loop {
@@ -359,10 +395,17 @@ impl SelectStatement {
             stmt: self,
             rows: Vec::new(),
             sort_keys: Vec::new(),
-            remaining: state
-                .as_ref()
-                .map(|s| s.remaining)
-                .unwrap_or(limit.unwrap_or(i32::MAX)),
+            // Rows sorted in memory are all read first; LIMIT applies after
+            // the sort (`finish`).
+            remaining: if self.order_in_memory {
+                i32::MAX
+            } else {
+                state
+                    .as_ref()
+                    .map(|s| s.remaining)
+                    .unwrap_or(limit.unwrap_or(i32::MAX))
+            },
+            sort_limit: if self.order_in_memory { limit } else { None },
             page_left: page_size
                 .map(|p| p.min(i32::MAX as usize) as i32)
                 .unwrap_or(i32::MAX),
@@ -459,7 +502,12 @@ impl SelectStatement {
                         let p = proxy
                             .read_partition(&ks, &self.table, key, &cmd, opts.consistency)
                             .await?;
-                        if let Some(p) = p {
+                        if let Some(mut p) = p {
+                            // A page that stopped inside this partition already
+                            // showed its rows (and so its static row).
+                            if i == start && resume.is_some() && p.rows.is_empty() {
+                                p.static_row = None;
+                            }
                             if !out.partition(&p)? {
                                 exhausted = false;
                                 break;
@@ -726,6 +774,8 @@ struct Collector<'s, 'c> {
     rows: Vec<Vec<Option<Bytes>>>,
     /// For in-memory ORDER BY: the clustering of each row.
     sort_keys: Vec<Clustering>,
+    /// For in-memory ORDER BY: the LIMIT, applied after sorting.
+    sort_limit: Option<i32>,
     remaining: i32,
     page_left: i32,
     ppl: Option<i32>,
@@ -795,8 +845,12 @@ impl Collector<'_, '_> {
             }
             return Ok(!self.full());
         }
+        // Under GROUP BY, PER PARTITION LIMIT counts groups, not rows.
+        let grouped = self.agg.is_some() && self.stmt.group_by > 0;
+        let mut groups_here = 0;
+        let mut last_group: Option<Vec<Bytes>> = None;
         for (ck, row) in &p.rows {
-            if self.full() || self.ppl.is_some_and(|l| l <= 0) {
+            if self.full() || (!grouped && self.ppl.is_some_and(|l| l <= 0)) {
                 break;
             }
             let r = RowRef {
@@ -808,6 +862,22 @@ impl Collector<'_, '_> {
                 now: self.now,
             };
             if !self.matches(&r)? {
+                continue;
+            }
+            if grouped {
+                if let Some(limit) = self.ppl_limit {
+                    let gk: Vec<Bytes> = (0..self.stmt.group_by)
+                        .filter_map(|i| r.value(table, i))
+                        .collect();
+                    if last_group.as_ref() != Some(&gk) {
+                        if groups_here >= limit {
+                            break;
+                        }
+                        groups_here += 1;
+                        last_group = Some(gk);
+                    }
+                }
+                self.emit(&r, &p.key, Some(ck))?;
                 continue;
             }
             self.emit(&r, &p.key, Some(ck))?;
@@ -841,6 +911,7 @@ impl Collector<'_, '_> {
                 if self.group_key.as_ref().is_some_and(|g| *g != gk) {
                     let done = std::mem::replace(states, self.stmt.selection.new_aggregates());
                     let row = self.stmt.selection.finish_aggregates(done)?;
+                    let row = self.json_or_plain(row)?;
                     self.rows.push(row);
                     self.remaining -= 1;
                 }
@@ -850,11 +921,7 @@ impl Collector<'_, '_> {
             return self.stmt.selection.accumulate(table, r, states);
         }
         let row = self.stmt.selection.row(table, r)?;
-        let row = if self.stmt.json {
-            vec![Some(self.json_row(&row)?)]
-        } else {
-            row
-        };
+        let row = self.json_or_plain(row)?;
         self.rows.push(row);
         if self.stmt.order_in_memory {
             self.sort_keys.push(ck.cloned().unwrap_or_default());
@@ -863,6 +930,15 @@ impl Collector<'_, '_> {
         self.page_left -= 1;
         self.last = Some((key.key.clone(), ck.cloned()));
         Ok(())
+    }
+
+    /// A result row as it is sent: one JSON text cell for `SELECT JSON`.
+    fn json_or_plain(&self, row: Vec<Option<Bytes>>) -> Result<Vec<Option<Bytes>>, ErrorResponse> {
+        if self.stmt.json {
+            Ok(vec![Some(self.json_row(&row)?)])
+        } else {
+            Ok(row)
+        }
     }
 
     fn json_row(&self, row: &[Option<Bytes>]) -> Result<Bytes, ErrorResponse> {
@@ -987,8 +1063,10 @@ impl Collector<'_, '_> {
 
     fn finish(mut self, exhausted: bool) -> Result<ResultSet, ErrorResponse> {
         if let Some(states) = self.agg.take() {
-            if self.stmt.group_by == 0 || self.group_key.is_some() {
+            // The last group counts against LIMIT like the others.
+            if self.stmt.group_by == 0 || (self.group_key.is_some() && self.remaining > 0) {
                 let row = self.stmt.selection.finish_aggregates(states)?;
+                let row = self.json_or_plain(row)?;
                 self.rows.push(row);
             }
         }
@@ -1006,6 +1084,9 @@ impl Collector<'_, '_> {
             let mut rows: Vec<Option<Vec<Option<Bytes>>>> =
                 self.rows.into_iter().map(Some).collect();
             self.rows = idx.into_iter().filter_map(|i| rows[i].take()).collect();
+        }
+        if let Some(l) = self.sort_limit {
+            self.rows.truncate(l.max(0) as usize);
         }
         let paging_state = if !exhausted && self.remaining > 0 && self.page_left <= 0 {
             self.last.map(|(key, clustering)| {

@@ -137,6 +137,21 @@ pub enum Sel {
     },
     Cast(Box<Sel>, ColumnType, ColumnType),
     Field(Box<Sel>, usize),
+    /// One element of a map (its value) or set; the key is serialised.
+    Element {
+        inner: Box<Sel>,
+        key: Bytes,
+        key_type: ColumnType,
+        is_map: bool,
+    },
+    /// The elements of a map or set between two inclusive bounds.
+    Slice {
+        inner: Box<Sel>,
+        from: Option<Bytes>,
+        to: Option<Bytes>,
+        key_type: ColumnType,
+        is_map: bool,
+    },
     Literal(Option<Bytes>),
     Aggregate(AggKind, Option<Box<Sel>>, ColumnType),
 }
@@ -270,6 +285,13 @@ fn selector_name(s: &Selector) -> String {
             )
         ),
         Selector::Field { selector, field } => format!("{}.{field}", selector_name(selector)),
+        Selector::Element { selector, key } => format!("{}[{key}]", selector_name(selector)),
+        Selector::Slice { selector, from, to } => format!(
+            "{}[{}..{}]",
+            selector_name(selector),
+            from.as_ref().map(|t| t.to_string()).unwrap_or_default(),
+            to.as_ref().map(|t| t.to_string()).unwrap_or_default()
+        ),
         Selector::Term(_) => "literal".to_string(),
     }
 }
@@ -293,7 +315,7 @@ fn compile_selector(
             let i = column(c)?;
             let col = &table.columns[i];
             let f = if matches!(s, Selector::WriteTime(_)) {
-                "writetime"
+                "writeTime"
             } else {
                 "ttl"
             };
@@ -304,7 +326,7 @@ fn compile_selector(
             }
             if is_multi_cell(&col.ty) {
                 return Err(invalid(format!(
-                    "Cannot use selection function {f} on non-frozen {}",
+                    "Cannot use selection function {f} on non-frozen {} {c}",
                     type_kind(&col.ty)
                 )));
             }
@@ -404,8 +426,9 @@ fn compile_selector(
             let (inner, _, ty) = compile_selector(table, selector)?;
             let ColumnType::Udt { fields, .. } = unfrozen(&ty) else {
                 return Err(invalid(format!(
-                    "Invalid field selection: {} is not a user type",
-                    selector_name(selector)
+                    "Invalid field selection: {} of type {} is not a user type",
+                    selector_name(selector),
+                    ty
                 )));
             };
             let Some(i) = fields.iter().position(|(n, _)| n == field) else {
@@ -417,6 +440,63 @@ fn compile_selector(
             };
             let fty = fields[i].1.clone();
             (Sel::Field(Box::new(inner), i), name, fty)
+        }
+        Selector::Element { selector, .. } | Selector::Slice { selector, .. } => {
+            let (inner, _, ty) = compile_selector(table, selector)?;
+            let sel_name = selector_name(selector);
+            let (key_type, elem_type, is_map) = match unfrozen(&ty) {
+                ColumnType::Map(k, v) => ((**k).clone(), (**v).clone(), true),
+                ColumnType::Set(e) => ((**e).clone(), (**e).clone(), false),
+                ColumnType::List(_) => {
+                    return Err(invalid(format!(
+                    "Element selection is only allowed on sets and maps, but {sel_name} is a list"
+                )))
+                }
+                _ => {
+                    return Err(invalid(format!(
+                        "Invalid element selection: {sel_name} is of type {ty} is not a collection"
+                    )))
+                }
+            };
+            let key_of = |t: &crate::cql3::ast::Term| -> Result<Bytes, ErrorResponse> {
+                if matches!(t, crate::cql3::ast::Term::Bind(_)) {
+                    return Err(invalid(
+                        "Bind markers in collection element selection are not supported by Tessera",
+                    ));
+                }
+                let ctx = crate::cql3::eval::EvalCtx {
+                    values: &[],
+                    now_micros: 0,
+                };
+                crate::cql3::eval::eval(t, &key_type, &ctx)?
+                    .into_value()
+                    .ok_or_else(|| invalid(format!("Invalid null value for {sel_name} key")))
+            };
+            match s {
+                Selector::Element { key, .. } => {
+                    let key = key_of(key)?;
+                    let sel = Sel::Element {
+                        inner: Box::new(inner),
+                        key,
+                        key_type: key_type.clone(),
+                        is_map,
+                    };
+                    (sel, name, elem_type)
+                }
+                Selector::Slice { from, to, .. } => {
+                    let from = from.as_ref().map(&key_of).transpose()?;
+                    let to = to.as_ref().map(&key_of).transpose()?;
+                    let sel = Sel::Slice {
+                        inner: Box::new(inner),
+                        from,
+                        to,
+                        key_type: key_type.clone(),
+                        is_map,
+                    };
+                    (sel, name, ty.clone())
+                }
+                _ => unreachable!("matched above"),
+            }
         }
         Selector::Term(t) => {
             let ctx = crate::cql3::eval::EvalCtx {
@@ -450,7 +530,7 @@ fn compile_selector(
 fn type_kind(ty: &ColumnType) -> &'static str {
     match ty {
         ColumnType::List(_) | ColumnType::Set(_) | ColumnType::Map(_, _) => "collection",
-        ColumnType::Udt { .. } => "user type",
+        ColumnType::Udt { .. } => "UDT",
         _ => "column",
     }
 }
@@ -518,6 +598,69 @@ fn eval_sel(
             };
             super::restrictions::split_tuple_fields(&v)
                 .and_then(|f| f.into_iter().nth(*i).flatten())
+        }
+        Sel::Element {
+            inner,
+            key,
+            key_type,
+            is_map,
+        } => {
+            let Some(v) = eval_sel(table, inner, r)? else {
+                return Ok(None);
+            };
+            let kt = super::key_type(key_type);
+            if *is_map {
+                super::modification::split_map(&v)
+                    .and_then(|pairs| pairs.into_iter().find(|(k, _)| kt.compare(k, key).is_eq()))
+                    .map(|(_, v)| v)
+            } else {
+                super::restrictions::split_collection(&v)
+                    .and_then(|items| items.into_iter().find(|e| kt.compare(e, key).is_eq()))
+            }
+        }
+        Sel::Slice {
+            inner,
+            from,
+            to,
+            key_type,
+            is_map,
+        } => {
+            let Some(v) = eval_sel(table, inner, r)? else {
+                return Ok(None);
+            };
+            let kt = super::key_type(key_type);
+            let within = |k: &[u8]| {
+                from.as_ref().is_none_or(|f| kt.compare(k, f).is_ge())
+                    && to.as_ref().is_none_or(|t| kt.compare(k, t).is_le())
+            };
+            let mut parts: Vec<Bytes> = Vec::new();
+            let mut n = 0i32;
+            if *is_map {
+                for (k, v) in super::modification::split_map(&v).unwrap_or_default() {
+                    if within(&k) {
+                        parts.push(k);
+                        parts.push(v);
+                        n += 1;
+                    }
+                }
+            } else {
+                for e in super::restrictions::split_collection(&v).unwrap_or_default() {
+                    if within(&e) {
+                        parts.push(e);
+                        n += 1;
+                    }
+                }
+            }
+            if n == 0 {
+                return Ok(None);
+            }
+            let mut out = Vec::new();
+            out.extend_from_slice(&n.to_be_bytes());
+            for p in parts {
+                out.extend_from_slice(&(p.len() as i32).to_be_bytes());
+                out.extend_from_slice(&p);
+            }
+            Some(Bytes::from(out))
         }
         Sel::Aggregate(..) => None,
     })

@@ -18,7 +18,7 @@ use engine::mutation::{Bound, ClusteringRange, Mutation, PartitionKey, Partition
 use engine::read::{ReadCommand, ScanBound, TokenRange};
 use proto::response::Event;
 
-use super::replication::RemoteReplicas;
+use super::replication::{RemoteReplicas, ReplicaError};
 use super::topology::{Endpoint, Topology};
 use crate::gms::{ApplicationState, EndpointStateSubscriber, Gossiper};
 use crate::net::{MessagingConfig, MessagingService, Verb};
@@ -235,24 +235,26 @@ pub struct RemoteViaShard0 {
     pub ctx: ShardContext,
 }
 
-type Fut<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, String>>>>;
+type Fut<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ReplicaError>>>>;
 
 impl RemoteViaShard0 {
+    /// A replica verb's answer: its payload, the replica's failure, or no
+    /// answer at all (see [`ReplicaError`]).
     fn request(&self, to: IpAddr, verb: Verb, payload: Bytes, timeout: Duration) -> Fut<Bytes> {
         let shards = self.ctx.shards().clone();
         Box::pin(async move {
             let r = shards
                 .invoke_on(0, move |ctx| async move {
                     let Some(c) = cluster(&ctx) else {
-                        return Err("not in a cluster".to_string());
+                        return Err(ReplicaError::NoResponse("not in a cluster".to_string()));
                     };
                     c.ms.send_request(to, verb, payload, timeout)
                         .await
-                        .map_err(|e| e.to_string())
+                        .map_err(ReplicaError::from)
                 })
                 .await
-                .map_err(|e| e.to_string())??;
-            unstatus(r)
+                .map_err(|e| ReplicaError::NoResponse(e.to_string()))??;
+            super::forwarding::decode_reply(r)
         })
     }
 }
@@ -279,7 +281,12 @@ impl RemoteReplicas for RemoteViaShard0 {
         put_bytes(&mut out, &key.key);
         put_cmd(&mut out, &cmd);
         let f = self.request(to, Verb::ReadReq, Bytes::from(out), timeout);
-        Box::pin(async move { Ok(decode_partitions(f.await?)?.into_iter().next()) })
+        Box::pin(async move {
+            Ok(decode_partitions(f.await?)
+                .map_err(ReplicaError::failure)?
+                .into_iter()
+                .next())
+        })
     }
 
     fn read_digest(
@@ -300,7 +307,7 @@ impl RemoteReplicas for RemoteViaShard0 {
         Box::pin(async move {
             f.await?[..]
                 .try_into()
-                .map_err(|_| "bad digest".to_string())
+                .map_err(|_| ReplicaError::failure("bad digest"))
         })
     }
 
@@ -324,7 +331,7 @@ impl RemoteReplicas for RemoteViaShard0 {
         out.extend_from_slice(&(limit as u32).to_be_bytes());
         put_cmd(&mut out, &cmd);
         let f = self.request(to, Verb::RangeReq, Bytes::from(out), timeout);
-        Box::pin(async move { decode_partitions(f.await?) })
+        Box::pin(async move { decode_partitions(f.await?).map_err(ReplicaError::failure) })
     }
 
     fn truncate(&self, to: IpAddr, table: TableId, timeout: Duration) -> Fut<()> {
@@ -345,6 +352,25 @@ pub fn cluster(ctx: &ShardContext) -> Option<Rc<ClusterServices>> {
 }
 
 const CLUSTER_SERVICES: u64 = u64::MAX - 1;
+
+/// A replica verb's handler: a failure goes back with its
+/// `RequestFailureReason` (status 2, `forwarding::encode_failure`).
+fn replica_handler<F, Fut2>(f: F) -> crate::net::Handler
+where
+    F: Fn(IpAddr, Bytes) -> Fut2 + 'static,
+    Fut2: std::future::Future<Output = Result<Bytes, ReplicaError>> + 'static,
+{
+    let f = Rc::new(f);
+    Rc::new(move |from, payload| {
+        let f = f.clone();
+        Box::pin(async move {
+            Some(match f(from, payload).await {
+                Ok(b) => status(Ok(b)),
+                Err(e) => super::forwarding::encode_failure(&e),
+            })
+        })
+    })
+}
 
 pub(super) fn handler<F, Fut2>(f: F) -> crate::net::Handler
 where
@@ -741,14 +767,16 @@ fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
     super::paxos::register_verbs(ms, ctx);
     super::counters::register_verbs(ms, ctx);
     let c = ctx.clone();
+    let failed = |e: proto::error::ErrorResponse| ReplicaError::from_response(&e);
     ms.register(
         Verb::MutationReq,
-        handler(move |_, payload| {
+        replica_handler(move |_, payload| {
             let ctx = c.clone();
             async move {
-                let m = engine::serialize::decode_mutation(&payload).map_err(|e| e.to_string())?;
-                let s = services(&ctx).map_err(|e| e.message)?;
-                s.proxy.apply_routed(m).await.map_err(|e| e.message)?;
+                let m = engine::serialize::decode_mutation(&payload)
+                    .map_err(|e| ReplicaError::failure(e.to_string()))?;
+                let s = services(&ctx).map_err(failed)?;
+                s.proxy.apply_routed(m).await.map_err(failed)?;
                 Ok(Bytes::new())
             }
         }),
@@ -756,24 +784,25 @@ fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
     let c = ctx.clone();
     ms.register(
         Verb::ReadReq,
-        handler(move |_, payload| {
+        replica_handler(move |_, payload| {
             let ctx = c.clone();
             async move {
                 let mut cur = Cur {
                     b: &payload,
                     pos: 0,
                 };
-                let table = table_id(&mut cur)?;
-                let token = cur.i64()?;
-                let key = cur.bytes()?;
-                let cmd = get_cmd(&mut cur)?;
+                let malformed = |e: String| ReplicaError::failure(e);
+                let table = table_id(&mut cur).map_err(malformed)?;
+                let token = cur.i64().map_err(malformed)?;
+                let key = cur.bytes().map_err(malformed)?;
+                let cmd = get_cmd(&mut cur).map_err(malformed)?;
                 let digest = cur.u8().unwrap_or(0) == 1;
-                let s = services(&ctx).map_err(|e| e.message)?;
+                let s = services(&ctx).map_err(failed)?;
                 let p = s
                     .proxy
                     .read_raw_routed(table, PartitionKey { token, key }, cmd)
                     .await
-                    .map_err(|e| e.message)?;
+                    .map_err(failed)?;
                 if digest {
                     let d = super::replication::digest_of(p.as_ref());
                     return Ok(Bytes::copy_from_slice(&d));
@@ -785,19 +814,20 @@ fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
     let c = ctx.clone();
     ms.register(
         Verb::RangeReq,
-        handler(move |_, payload| {
+        replica_handler(move |_, payload| {
             let ctx = c.clone();
             async move {
                 let mut cur = Cur {
                     b: &payload,
                     pos: 0,
                 };
-                let table = table_id(&mut cur)?;
-                let start = get_scan_bound(&mut cur)?;
-                let end = get_scan_bound(&mut cur)?;
-                let limit = cur.u32()? as usize;
-                let cmd = get_cmd(&mut cur)?;
-                let s = services(&ctx).map_err(|e| e.message)?;
+                let malformed = |e: String| ReplicaError::failure(e);
+                let table = table_id(&mut cur).map_err(malformed)?;
+                let start = get_scan_bound(&mut cur).map_err(malformed)?;
+                let end = get_scan_bound(&mut cur).map_err(malformed)?;
+                let limit = cur.u32().map_err(malformed)? as usize;
+                let cmd = get_cmd(&mut cur).map_err(malformed)?;
+                let s = services(&ctx).map_err(failed)?;
                 let parts = s
                     .proxy
                     .scan_raw_all_shards(
@@ -807,7 +837,7 @@ fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
                         limit.min(100_000),
                     )
                     .await
-                    .map_err(|e| e.message)?;
+                    .map_err(failed)?;
                 Ok(encode_partitions(&parts))
             }
         }),

@@ -33,6 +33,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use proto::error::RequestFailureReason;
+
+use super::replication::ReplicaError;
 use crate::net::{Handler, MessagingError, MessagingService, Verb};
 use crate::node::services;
 use crate::shard::ShardContext;
@@ -73,7 +76,7 @@ pub struct ForwardStats {
 
 /// One awaited ack.
 struct AckSlot {
-    value: RefCell<Option<Result<(), String>>>,
+    value: RefCell<Option<Result<(), ReplicaError>>>,
     waker: RefCell<Option<Waker>>,
     deadline: Instant,
 }
@@ -81,7 +84,7 @@ struct AckSlot {
 struct AckWait(Rc<AckSlot>);
 
 impl Future for AckWait {
-    type Output = Result<(), String>;
+    type Output = Result<(), ReplicaError>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if let Some(v) = self.0.value.borrow_mut().take() {
             return Poll::Ready(v);
@@ -164,12 +167,51 @@ pub(crate) fn encode_status(r: &Result<(), String>) -> Bytes {
     }
 }
 
-pub(crate) fn decode_status(b: &[u8]) -> Result<(), String> {
+/// A replica's failure with its reason: `[u8 2][u16 RequestFailureReason
+/// code][UTF-8 message]` (status 1 means the reason is UNKNOWN). A
+/// `NoResponse` (the replica could not reach a shard of its own) is
+/// reported as an UNKNOWN failure: the replica did answer.
+pub(crate) fn encode_failure(e: &ReplicaError) -> Bytes {
+    let (reason, message) = match e {
+        ReplicaError::Failure { reason, message } => (*reason, message.as_str()),
+        ReplicaError::NoResponse(m) => (RequestFailureReason::Unknown, m.as_str()),
+    };
+    let mut out = Vec::with_capacity(3 + message.len());
+    out.push(2);
+    out.extend_from_slice(&reason.code().to_be_bytes());
+    out.extend_from_slice(message.as_bytes());
+    Bytes::from(out)
+}
+
+/// The status of a replica verb's answer: the payload after it, or the
+/// replica's failure (status 1 or 2).
+pub(crate) fn decode_reply(b: Bytes) -> Result<Bytes, ReplicaError> {
     match b.first() {
-        Some(0) => Ok(()),
-        Some(1) => Err(String::from_utf8_lossy(&b[1..]).into_owned()),
-        _ => Err("malformed response".into()),
+        Some(0) => Ok(b.slice(1..)),
+        Some(1) => Err(ReplicaError::failure(String::from_utf8_lossy(&b[1..]))),
+        Some(2) if b.len() >= 3 => Err(ReplicaError::Failure {
+            reason: RequestFailureReason::from_code(u16::from_be_bytes([b[1], b[2]])),
+            message: String::from_utf8_lossy(&b[3..]).into_owned(),
+        }),
+        _ => Err(ReplicaError::failure("malformed response")),
     }
+}
+
+/// [`encode_status`] of a write, with the failure's reason.
+fn encode_write_status(r: &Result<(), ReplicaError>) -> Bytes {
+    match r {
+        Ok(()) => encode_status(&Ok(())),
+        Err(e) => encode_failure(e),
+    }
+}
+
+/// The status alone (`Ok` for any success payload).
+pub(crate) fn decode_status(b: &[u8]) -> Result<(), String> {
+    decode_reply(Bytes::copy_from_slice(b))
+        .map(|_| ())
+        .map_err(|e| match e {
+            ReplicaError::Failure { message, .. } | ReplicaError::NoResponse(message) => message,
+        })
 }
 
 pub(crate) fn put_addr(out: &mut Vec<u8>, a: IpAddr) {
@@ -262,16 +304,20 @@ fn decode_forward(b: &Bytes) -> Result<ForwardMessage, String> {
 }
 
 /// `[u64 id][status]`: a relayed replica's ack to the coordinator.
-fn encode_ack(id: u64, r: &Result<(), String>) -> Bytes {
+fn encode_ack(id: u64, r: &Result<(), ReplicaError>) -> Bytes {
     let mut out = id.to_be_bytes().to_vec();
-    out.extend_from_slice(&encode_status(r));
+    out.extend_from_slice(&encode_write_status(r));
     Bytes::from(out)
 }
 
-async fn apply_here(ctx: &ShardContext, mutation: &Bytes) -> Result<(), String> {
-    let m = engine::serialize::decode_mutation(mutation).map_err(|e| e.to_string())?;
-    let s = services(ctx).map_err(|e| e.message)?;
-    s.proxy.apply_routed(m).await.map_err(|e| e.message)
+async fn apply_here(ctx: &ShardContext, mutation: &Bytes) -> Result<(), ReplicaError> {
+    let m = engine::serialize::decode_mutation(mutation)
+        .map_err(|e| ReplicaError::failure(e.to_string()))?;
+    let s = services(ctx).map_err(|e| ReplicaError::failure(e.message))?;
+    s.proxy
+        .apply_routed(m)
+        .await
+        .map_err(|e| ReplicaError::from_response(&e))
 }
 
 impl Forwarding {
@@ -284,7 +330,7 @@ impl Forwarding {
             Ok(m) => m,
             Err(e) => {
                 log::warn!("malformed Forward from {from}: {e}");
-                return Some(encode_status(&Err(e)));
+                return Some(encode_failure(&ReplicaError::failure(e)));
             }
         };
         if msg.kind == KIND_FORWARDER {
@@ -302,7 +348,7 @@ impl Forwarding {
                 }
             }
             let r = apply_here(ctx, &msg.mutation).await;
-            Some(encode_status(&r))
+            Some(encode_write_status(&r))
         } else {
             let r = apply_here(ctx, &msg.mutation).await;
             if let Err(e) =
@@ -316,7 +362,7 @@ impl Forwarding {
     }
 
     /// A relayed replica's ack arrived (we coordinate that write).
-    fn on_ack(&self, from: IpAddr, payload: &[u8]) {
+    fn on_ack(&self, from: IpAddr, payload: &Bytes) {
         let Some(id) = payload.get(..8).and_then(|b| b.try_into().ok()) else {
             return;
         };
@@ -324,16 +370,18 @@ impl Forwarding {
         self.stats
             .acks_received
             .set(self.stats.acks_received.get() + 1);
-        self.complete(id, from, decode_status(&payload[8..]));
+        self.complete(id, from, decode_reply(payload.slice(8..)).map(|_| ()));
     }
 
-    fn slot(&self, id: u64, ip: IpAddr, deadline: Instant) -> Result<Rc<AckSlot>, String> {
+    fn slot(&self, id: u64, ip: IpAddr, deadline: Instant) -> Result<Rc<AckSlot>, ReplicaError> {
         let mut p = self.pending.borrow_mut();
         if let Some(s) = p.get(&(id, ip)) {
             return Ok(s.clone());
         }
         if p.len() >= MAX_PENDING_ACKS {
-            return Err("too many forwarded writes in flight".into());
+            return Err(ReplicaError::NoResponse(
+                "too many forwarded writes in flight".into(),
+            ));
         }
         let s = Rc::new(AckSlot {
             value: RefCell::new(None),
@@ -344,7 +392,7 @@ impl Forwarding {
         Ok(s)
     }
 
-    fn complete(&self, id: u64, ip: IpAddr, r: Result<(), String>) {
+    fn complete(&self, id: u64, ip: IpAddr, r: Result<(), ReplicaError>) {
         let slot = self.pending.borrow().get(&(id, ip)).cloned();
         match slot {
             Some(s) => {
@@ -380,7 +428,7 @@ impl Forwarding {
         others: Vec<IpAddr>,
         mutation: Bytes,
         timeout: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), ReplicaError> {
         self.sweep();
         let deadline = Instant::now() + timeout;
         for ip in std::iter::once(&forwarder).chain(others.iter()) {
@@ -403,7 +451,9 @@ impl Forwarding {
             me.complete(
                 id,
                 forwarder,
-                r.map_err(|e| e.to_string()).and_then(|b| decode_status(&b)),
+                r.map_err(ReplicaError::from)
+                    .and_then(decode_reply)
+                    .map(|_| ()),
             );
             if fallback && !others.is_empty() {
                 // The forwarder is unreachable: reach its DC directly.
@@ -433,7 +483,7 @@ impl Forwarding {
         mutation: Bytes,
         timeout: Duration,
         cross_dc: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), ReplicaError> {
         if cross_dc {
             self.stats
                 .cross_dc_direct
@@ -442,17 +492,20 @@ impl Forwarding {
         let r = self
             .ms
             .send_request(to, Verb::MutationReq, mutation, timeout)
-            .await
-            .map_err(|e| e.to_string())?;
-        decode_status(&r)
+            .await?;
+        decode_reply(r).map(|_| ())
     }
 
     /// Waits for the ack of `ip` for write `id`, at most `timeout`.
-    async fn wait(&self, id: u64, ip: IpAddr, timeout: Duration) -> Result<(), String> {
+    async fn wait(&self, id: u64, ip: IpAddr, timeout: Duration) -> Result<(), ReplicaError> {
         let slot = self.slot(id, ip, Instant::now() + timeout)?;
         let r = crate::shard::timeout(timeout, AckWait(slot)).await;
         self.pending.borrow_mut().remove(&(id, ip));
-        r.unwrap_or_else(|_| Err("timed out waiting for a response".into()))
+        r.unwrap_or_else(|_| {
+            Err(ReplicaError::NoResponse(
+                "timed out waiting for a response".into(),
+            ))
+        })
     }
 
     /// The counters, as a JSON object.
@@ -498,13 +551,17 @@ pub(crate) async fn start_forward(
     others: Vec<IpAddr>,
     mutation: Bytes,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), ReplicaError> {
     ctx.invoke_on(0, move |ctx| async move {
-        let f = forwarding(&ctx).ok_or("not in a cluster")?;
+        let f = forwarding(&ctx).ok_or_else(not_in_cluster)?;
         f.start(id, coordinator, forwarder, others, mutation, timeout)
     })
     .await
-    .map_err(|e| e.to_string())?
+    .map_err(|e| ReplicaError::NoResponse(e.to_string()))?
+}
+
+fn not_in_cluster() -> ReplicaError {
+    ReplicaError::NoResponse("not in a cluster".into())
 }
 
 /// Waits (on shard 0) for `ip`'s ack of forwarded write `id`.
@@ -513,13 +570,13 @@ pub(crate) async fn wait_ack(
     id: u64,
     ip: IpAddr,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), ReplicaError> {
     ctx.invoke_on(0, move |ctx| async move {
-        let f = forwarding(&ctx).ok_or("not in a cluster")?;
+        let f = forwarding(&ctx).ok_or_else(not_in_cluster)?;
         f.wait(id, ip, timeout).await
     })
     .await
-    .map_err(|e| e.to_string())?
+    .map_err(|e| ReplicaError::NoResponse(e.to_string()))?
 }
 
 /// Sends a mutation straight to one replica (through shard 0) and waits
@@ -530,13 +587,13 @@ pub(crate) async fn send_mutation(
     mutation: Bytes,
     timeout: Duration,
     cross_dc: bool,
-) -> Result<(), String> {
+) -> Result<(), ReplicaError> {
     ctx.invoke_on(0, move |ctx| async move {
-        let f = forwarding(&ctx).ok_or("not in a cluster")?;
+        let f = forwarding(&ctx).ok_or_else(not_in_cluster)?;
         f.send_mutation(to, mutation, timeout, cross_dc).await
     })
     .await
-    .map_err(|e| e.to_string())?
+    .map_err(|e| ReplicaError::NoResponse(e.to_string()))?
 }
 
 /// `GET /storage_proxy/forwarding` and `GET /hinted_handoff/stats`.
@@ -612,6 +669,36 @@ mod tests {
         let mut bad = p.to_vec();
         bad[0] = 9;
         assert!(decode_forward(&Bytes::from(bad)).is_err());
+    }
+
+    #[test]
+    fn replica_failures_carry_their_reason() {
+        let e = ReplicaError::Failure {
+            reason: RequestFailureReason::IncompatibleSchema,
+            message: "unknown table".into(),
+        };
+        assert_eq!(decode_reply(encode_failure(&e)), Err(e.clone()));
+        // Status 1 (no reason) is an UNKNOWN failure; success keeps its payload.
+        assert_eq!(
+            decode_reply(encode_status(&Err("boom".into()))),
+            Err(ReplicaError::failure("boom"))
+        );
+        assert_eq!(
+            decode_reply(Bytes::from_static(&[0, 7])),
+            Ok(Bytes::from_static(&[7]))
+        );
+        // The older decoder sees the message of a reasoned failure.
+        assert_eq!(
+            decode_status(&encode_failure(&e)),
+            Err("unknown table".into())
+        );
+        // Truncated or unknown statuses are failures, never panics.
+        for b in [&[][..], &[2][..], &[2, 0][..], &[9][..]] {
+            assert!(matches!(
+                decode_reply(Bytes::copy_from_slice(b)),
+                Err(ReplicaError::Failure { .. })
+            ));
+        }
     }
 
     #[test]

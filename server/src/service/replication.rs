@@ -18,15 +18,76 @@ use engine::mutation::{Mutation, PartitionKey, PartitionUpdate, TableId};
 use engine::read::{ReadCommand, ScanBound, TokenRange};
 use glommio::channels::local_channel::{self, LocalSender};
 use proto::consistency::Consistency;
-use proto::error::{DbError, ErrorResponse};
+use proto::error::{DbError, ErrorResponse, RequestFailureReason};
 
-use super::storage_proxy::{check_availability, Replication, StorageProxy};
+use super::storage_proxy::{
+    check_availability, read_failure, replica_failure, write_failure, ReplicaFailure, Replication,
+    StorageProxy,
+};
 use super::topology::Topology;
 use crate::cql3::statements::engine_schema;
 use crate::schema::{KeyspaceMetadata, TableMetadata};
 use crate::shard::ShardContext;
 
-type Fut<T> = Pin<Box<dyn Future<Output = Result<T, String>>>>;
+/// Why a replica did not answer a request with data or an ack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaError {
+    /// The replica answered that it failed (Cassandra's failure response,
+    /// `RequestCallback.onFailure`): counted against the consistency level
+    /// at once.
+    Failure {
+        reason: RequestFailureReason,
+        /// The replica's own words (e.g. "commitlog failure: ...").
+        message: String,
+    },
+    /// No answer: timed out, unreachable, overloaded, never sent. The
+    /// coordinator keeps waiting for the others until its timeout.
+    NoResponse(String),
+}
+
+impl ReplicaError {
+    /// A failure answered by a replica, with an unknown reason.
+    pub fn failure(message: impl Into<String>) -> ReplicaError {
+        ReplicaError::Failure {
+            reason: RequestFailureReason::Unknown,
+            message: message.into(),
+        }
+    }
+
+    /// The replica's failure as a replica verb reports it: the reason of
+    /// a replica-path failure (`StorageProxy::write_error`), else UNKNOWN.
+    pub fn from_response(e: &ErrorResponse) -> ReplicaError {
+        match replica_failure(e) {
+            Some((reason, message)) => ReplicaError::Failure {
+                reason,
+                message: message.to_string(),
+            },
+            None => ReplicaError::failure(e.message.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for ReplicaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplicaError::Failure { reason, message } => write!(f, "{message} ({reason})"),
+            ReplicaError::NoResponse(m) => f.write_str(m),
+        }
+    }
+}
+
+/// A replica answering with a failure flag (no handler, a response too
+/// large) failed; every other messaging error is the absence of an answer.
+impl From<crate::net::MessagingError> for ReplicaError {
+    fn from(e: crate::net::MessagingError) -> ReplicaError {
+        match e {
+            crate::net::MessagingError::Remote(m) => ReplicaError::failure(m),
+            e => ReplicaError::NoResponse(e.to_string()),
+        }
+    }
+}
+
+type Fut<T> = Pin<Box<dyn Future<Output = Result<T, ReplicaError>>>>;
 
 /// The replica paths of other nodes, reached through the MessagingService.
 pub trait RemoteReplicas {
@@ -58,7 +119,7 @@ pub trait RemoteReplicas {
         _cmd: ReadCommand,
         _timeout: Duration,
     ) -> Fut<[u8; 16]> {
-        Box::pin(async { Err("digest reads are not supported".to_string()) })
+        Box::pin(async { Err(ReplicaError::failure("digest reads are not supported")) })
     }
     /// The shard this coordinator runs on, to reach shard 0's forwarding
     /// and hints services (`None`: direct sends only, no hints).
@@ -89,12 +150,15 @@ enum ReadAnswer {
 }
 
 /// What became of the write sent to one replica.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     Acked,
     /// Not acknowledged, but a hint was stored.
     Hinted,
-    Failed,
+    /// Not acknowledged (no answer) and not hinted.
+    Lost,
+    /// The replica answered with a failure (it is hinted too).
+    Failed(RequestFailureReason, String),
 }
 
 /// Sends one write to the remote replicas and reports each one's outcome.
@@ -117,11 +181,11 @@ impl Sender {
         let m = self.encoded.clone();
         async move {
             let Some(ctx) = ctx else {
-                return Outcome::Failed;
+                return Outcome::Lost;
             };
             match super::hints::store_hint(&ctx, host, addr, m).await {
                 Ok(()) => Outcome::Hinted,
-                Err(_) => Outcome::Failed,
+                Err(_) => Outcome::Lost,
             }
         }
     }
@@ -155,13 +219,8 @@ impl Sender {
         let hint = self.hinter(i);
         let tx = self.tx.clone();
         glommio::spawn_local(async move {
-            let o = match send.await {
-                Ok(()) => Outcome::Acked,
-                Err(_) => hint.await,
-            };
-            if counts {
-                let _ = tx.try_send((i, o));
-            }
+            let r = send.await;
+            report(&tx, i, counts, r, hint).await;
         })
         .detach();
     }
@@ -207,23 +266,116 @@ impl Sender {
             let failed = started.is_err();
             glommio::spawn_local(async move {
                 let r = if failed {
-                    Err(String::new())
+                    Err(ReplicaError::NoResponse("cannot forward".into()))
                 } else {
                     super::forwarding::wait_ack(&ctx, id, addr, t).await
                 };
-                let o = match r {
-                    Ok(()) => Outcome::Acked,
-                    Err(_) => hint.await,
-                };
-                let _ = tx.try_send((i, o));
+                report(&tx, i, true, r, hint).await;
             })
             .detach();
         }
     }
 }
 
+/// Reports replica `i`'s answer to the coordinator (if it `counts`): an
+/// ack; a failure at once (then the replica is hinted, as Cassandra's
+/// `hintOnFailure`); no answer once its hint is stored (or not).
+async fn report(
+    tx: &LocalSender<(usize, Outcome)>,
+    i: usize,
+    counts: bool,
+    r: Result<(), ReplicaError>,
+    hint: impl Future<Output = Outcome>,
+) {
+    let o = match r {
+        Ok(()) => Outcome::Acked,
+        Err(ReplicaError::Failure { reason, message }) => {
+            if counts {
+                let _ = tx.try_send((i, Outcome::Failed(reason, message)));
+            }
+            hint.await;
+            return;
+        }
+        Err(ReplicaError::NoResponse(_)) => hint.await,
+    };
+    if counts {
+        let _ = tx.try_send((i, o));
+    }
+}
+
 fn quorum(rf: usize) -> usize {
     rf / 2 + 1
+}
+
+/// How many replica answers `cl` needs (Cassandra's `blockFor`), with
+/// `replicas` natural replicas of the token (for ALL).
+pub(crate) fn block_for(
+    rep: &Replication,
+    cl: Consistency,
+    local_dc: &str,
+    replicas: usize,
+) -> usize {
+    let (total_rf, local_rf) = match rep {
+        Replication::Simple(rf) => (*rf, *rf),
+        Replication::PerDc(m) => (m.values().sum(), m.get(local_dc).copied().unwrap_or(0)),
+        Replication::Local => (1, 1),
+    };
+    match cl {
+        Consistency::Any | Consistency::One | Consistency::LocalOne => 1,
+        Consistency::Two => 2,
+        Consistency::Three => 3,
+        Consistency::Quorum | Consistency::Serial => quorum(total_rf),
+        Consistency::All => replicas,
+        Consistency::LocalQuorum | Consistency::LocalSerial => quorum(local_rf),
+        Consistency::EachQuorum => match rep {
+            Replication::PerDc(m) => m.values().filter(|rf| **rf > 0).map(|rf| quorum(*rf)).sum(),
+            _ => quorum(total_rf),
+        },
+    }
+}
+
+/// Whether failed replicas make `cl` impossible to meet (Cassandra's
+/// `blockFor + failures > candidates`): for LOCAL_* only the local DC's
+/// replicas and failures count; for EACH_QUORUM (NetworkTopologyStrategy)
+/// any DC that can no longer reach its quorum decides. `replica_dcs` are
+/// the DCs of the replicas the request was sent to (the candidates),
+/// `failed_dcs` those of the replicas that answered with a failure.
+pub(crate) fn cl_unreachable(
+    rep: &Replication,
+    cl: Consistency,
+    local_dc: &str,
+    replica_dcs: &[&str],
+    failed_dcs: &[&str],
+) -> bool {
+    if failed_dcs.is_empty() {
+        return false;
+    }
+    let in_dc = |v: &[&str], dc: &str| v.iter().filter(|d| **d == dc).count();
+    match (cl, rep) {
+        (Consistency::LocalOne | Consistency::LocalQuorum | Consistency::LocalSerial, _) => {
+            block_for(rep, cl, local_dc, replica_dcs.len()) + in_dc(failed_dcs, local_dc)
+                > in_dc(replica_dcs, local_dc)
+        }
+        (Consistency::EachQuorum, Replication::PerDc(m)) => m
+            .iter()
+            .filter(|(_, rf)| **rf > 0)
+            .any(|(dc, rf)| quorum(*rf) + in_dc(failed_dcs, dc) > in_dc(replica_dcs, dc)),
+        _ => block_for(rep, cl, local_dc, replica_dcs.len()) + failed_dcs.len() > replica_dcs.len(),
+    }
+}
+
+/// [`cl_unreachable`] over endpoint indexes of `topo`.
+fn unreachable_with(
+    topo: &Topology,
+    rep: &Replication,
+    candidates: &[usize],
+    cl: Consistency,
+    failed: &[(usize, ReplicaFailure)],
+) -> bool {
+    let dc = |i: usize| topo.endpoints[i].dc.as_str();
+    let replica_dcs: Vec<&str> = candidates.iter().map(|i| dc(*i)).collect();
+    let failed_dcs: Vec<&str> = failed.iter().map(|(i, _)| dc(*i)).collect();
+    cl_unreachable(rep, cl, &topo.local().dc, &replica_dcs, &failed_dcs)
 }
 
 /// Whether the replicas in `acked` (endpoint indexes) satisfy `cl`, and
@@ -309,7 +461,9 @@ impl StorageProxy {
     /// this DC, through one forwarder per remote DC (see
     /// `service::forwarding`); replicas that are down or fail get a hint
     /// (see `service::hints`). Answers once `cl` is met by replica acks
-    /// (hints count only for `ANY`).
+    /// (hints count only for `ANY`), or with WriteFailure as soon as
+    /// replicas answering with a failure (this one included) make `cl`
+    /// impossible to meet; a failure that leaves it reachable is waited out.
     pub(crate) async fn mutate_replicated(
         &self,
         ks: &KeyspaceMetadata,
@@ -336,6 +490,7 @@ impl StorageProxy {
         let mut acked = Vec::new();
         let mut hinted = 0usize;
         let mut local_error = None;
+        let mut failed: Vec<(usize, ReplicaFailure)> = Vec::new();
         let local_dc = topo.local().dc.clone();
         // Remote DC -> its live replicas, in placement order.
         let mut remote_dcs: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -353,7 +508,17 @@ impl StorageProxy {
             if i == 0 {
                 match self.apply_routed(m.clone()).await {
                     Ok(()) => acked.push(0),
-                    Err(e) => local_error = Some(e),
+                    Err(e) => match replica_failure(&e) {
+                        Some((reason, cause)) => failed.push((
+                            0,
+                            ReplicaFailure {
+                                addr: ep.addr,
+                                reason,
+                                cause: cause.to_string(),
+                            },
+                        )),
+                        None => local_error = Some(e),
+                    },
                 }
                 continue;
             }
@@ -385,6 +550,12 @@ impl StorageProxy {
             if ok || (cl == Consistency::Any && hinted > 0) {
                 return Ok(());
             }
+            if unreachable_with(&topo, &rep, &reps, cl, &failed) {
+                let failures: Vec<ReplicaFailure> = failed.into_iter().map(|(_, f)| f).collect();
+                return Err(write_failure(
+                    cl, received, block_for, &failures, write_type,
+                ));
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             let next = if left.is_zero() {
                 Err(())
@@ -394,7 +565,15 @@ impl StorageProxy {
             match next {
                 Ok(Some((i, Outcome::Acked))) => acked.push(i),
                 Ok(Some((_, Outcome::Hinted))) => hinted += 1,
-                Ok(Some((_, Outcome::Failed))) => {}
+                Ok(Some((_, Outcome::Lost))) => {}
+                Ok(Some((i, Outcome::Failed(reason, cause)))) => failed.push((
+                    i,
+                    ReplicaFailure {
+                        addr: topo.endpoints[i].addr,
+                        reason,
+                        cause,
+                    },
+                )),
                 Ok(None) | Err(()) => {
                     if let Some(e) = local_error {
                         if reps.len() == 1 {
@@ -481,6 +660,39 @@ impl StorageProxy {
                 format!("Operation timed out - received only {received} responses."),
             )
         };
+        // Replicas that answered with a failure: ReadFailure as soon as
+        // they make `cl` unreachable among the replicas asked (Cassandra's
+        // ReadCallback.onFailure: blockFor + failures > contacts).
+        let mut failed: Vec<(usize, ReplicaFailure)> = Vec::new();
+        let failure_error =
+            |answered: &[usize], failed: &[(usize, ReplicaFailure)], data_present: bool| {
+                let (_, received, block_for) = satisfied(&topo, &rep, &reps, cl, answered);
+                let failures: Vec<ReplicaFailure> = failed.iter().map(|(_, f)| f.clone()).collect();
+                read_failure(cl, received, block_for, &failures, data_present)
+            };
+        let local_failure = |e: ErrorResponse| -> Result<(usize, ReplicaFailure), ErrorResponse> {
+            match replica_failure(&e) {
+                Some((reason, cause)) => Ok((
+                    0,
+                    ReplicaFailure {
+                        addr: topo.local().addr,
+                        reason,
+                        cause: cause.to_string(),
+                    },
+                )),
+                None => Err(e),
+            }
+        };
+        let remote_failure = |i: usize, reason: RequestFailureReason, cause: String| {
+            (
+                i,
+                ReplicaFailure {
+                    addr: topo.endpoints[i].addr,
+                    reason,
+                    cause,
+                },
+            )
+        };
         let Some(&data_target) = targets.first() else {
             return Err(timeout_error(&[], false));
         };
@@ -492,9 +704,16 @@ impl StorageProxy {
         for (n, &i) in targets.iter().enumerate() {
             let want_data = n == 0;
             if i == 0 {
-                let p = self
+                let p = match self
                     .read_raw_routed(table.id, key.clone(), cmd.clone())
-                    .await?;
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        failed.push(local_failure(e)?);
+                        continue;
+                    }
+                };
                 if want_data {
                     data = Some(p);
                 } else {
@@ -532,7 +751,11 @@ impl StorageProxy {
             }
             v
         };
-        while digests.len() + usize::from(data.is_some()) < targets.len() {
+        while digests.len() + usize::from(data.is_some()) + failed.len() < targets.len() {
+            if unreachable_with(&topo, &rep, &targets, cl, &failed) {
+                let answered = answered(&data, &digests);
+                return Err(failure_error(&answered, &failed, data.is_some()));
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             let next = if left.is_zero() {
                 Err(())
@@ -542,13 +765,27 @@ impl StorageProxy {
             match next {
                 Ok(Some((_, Ok(ReadAnswer::Data(p))))) => data = Some(p),
                 Ok(Some((i, Ok(ReadAnswer::Digest(d))))) => digests.push((i, d)),
-                Ok(Some((_, Err(_)))) | Ok(None) | Err(()) => {
+                Ok(Some((i, Err(ReplicaError::Failure { reason, message })))) => {
+                    failed.push(remote_failure(i, reason, message));
+                }
+                Ok(Some((_, Err(ReplicaError::NoResponse(_))))) | Ok(None) | Err(()) => {
                     return Err(timeout_error(&answered(&data, &digests), data.is_some()));
                 }
             }
         }
+        // Every replica asked answered; a failure among them still leaves
+        // `cl` short (the replicas asked are exactly the ones it needs).
+        let data = match data {
+            Some(d) if failed.is_empty() => d,
+            data => {
+                return Err(failure_error(
+                    &answered(&data, &digests),
+                    &failed,
+                    data.is_some(),
+                ))
+            }
+        };
         let schema = engine_schema(table);
-        let data = data.unwrap_or_default();
         let expected = digest_of(data.as_ref());
         if digests.iter().all(|(_, d)| *d == expected) {
             return Ok(data.and_then(|raw| engine::read::to_live(&schema, &raw, cmd)));
@@ -563,11 +800,17 @@ impl StorageProxy {
         let mut waiting = 0;
         for &(i, _) in &digests {
             if i == 0 {
-                answers.push((
-                    0,
-                    self.read_raw_routed(table.id, key.clone(), cmd.clone())
-                        .await?,
-                ));
+                match self
+                    .read_raw_routed(table.id, key.clone(), cmd.clone())
+                    .await
+                {
+                    Ok(p) => answers.push((0, p)),
+                    Err(e) => {
+                        failed.push(local_failure(e)?);
+                        let done: Vec<usize> = answers.iter().map(|(i, _)| *i).collect();
+                        return Err(failure_error(&done, &failed, true));
+                    }
+                }
                 continue;
             }
             let Some(remote) = remote.as_ref() else {
@@ -601,7 +844,14 @@ impl StorageProxy {
                     answers.push((i, p));
                     waiting -= 1;
                 }
-                Ok(Some((_, Err(_)))) | Ok(None) | Err(()) => {
+                Ok(Some((i, Err(ReplicaError::Failure { reason, message })))) => {
+                    // The data replicas of the second round are the ones
+                    // `cl` needs: one failure and it cannot be met.
+                    failed.push(remote_failure(i, reason, message));
+                    let done: Vec<usize> = answers.iter().map(|(i, _)| *i).collect();
+                    return Err(failure_error(&done, &failed, true));
+                }
+                Ok(Some((_, Err(ReplicaError::NoResponse(_))))) | Ok(None) | Err(()) => {
                     let done: Vec<usize> = answers.iter().map(|(i, _)| *i).collect();
                     return Err(timeout_error(&done, true));
                 }
@@ -667,15 +917,34 @@ impl StorageProxy {
         let remote = self.remote.borrow().clone();
         let mut out = Vec::new();
         let mut range = range.clone();
+        // Every node's part is needed: one failure and the scan fails.
+        let block_for = block_for(&rep, cl, &topo.local().dc, topo.endpoints.len());
+        let scan_failure = |received: usize, f: ReplicaFailure| {
+            let received = received.min(block_for.saturating_sub(1));
+            read_failure(cl, received, block_for, &[f], received > 0)
+        };
         loop {
-            let mut raw: Vec<PartitionUpdate> = self
-                .scan_raw_all_shards(table.id, &range, cmd, limit)
-                .await?;
+            let mut raw: Vec<PartitionUpdate> =
+                match self.scan_raw_all_shards(table.id, &range, cmd, limit).await {
+                    Ok(raw) => raw,
+                    Err(e) => {
+                        let Some((reason, cause)) = replica_failure(&e) else {
+                            return Err(e);
+                        };
+                        return Err(scan_failure(
+                            0,
+                            ReplicaFailure {
+                                addr: topo.local().addr,
+                                reason,
+                                cause: cause.to_string(),
+                            },
+                        ));
+                    }
+                };
             for (i, ep) in topo.endpoints.iter().enumerate().skip(1) {
                 let (Some(remote), true) = (remote.as_ref(), ep.alive) else {
                     continue;
                 };
-                let _ = i;
                 match remote
                     .scan_raw(
                         ep.addr,
@@ -688,6 +957,16 @@ impl StorageProxy {
                     .await
                 {
                     Ok(p) => raw.extend(p),
+                    Err(ReplicaError::Failure { reason, message }) => {
+                        return Err(scan_failure(
+                            i,
+                            ReplicaFailure {
+                                addr: ep.addr,
+                                reason,
+                                cause: message,
+                            },
+                        ))
+                    }
                     Err(e) => {
                         return Err(ErrorResponse::new(
                             DbError::ReadTimeout {
@@ -730,6 +1009,213 @@ impl StorageProxy {
                 }
                 _ => return Ok(out),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Consistency::*;
+
+    fn nts(dcs: &[(&str, usize)]) -> Replication {
+        Replication::PerDc(dcs.iter().map(|(d, rf)| (d.to_string(), *rf)).collect())
+    }
+
+    /// `failed` failures among `replicas` candidates, all in dc1.
+    fn unreachable(rep: &Replication, cl: Consistency, replicas: usize, failed: usize) -> bool {
+        cl_unreachable(rep, cl, "dc1", &vec!["dc1"; replicas], &vec!["dc1"; failed])
+    }
+
+    #[test]
+    fn block_for_follows_cassandra() {
+        let s3 = Replication::Simple(3);
+        let n = nts(&[("dc1", 3), ("dc2", 2), ("dc3", 0)]);
+        assert_eq!(block_for(&s3, One, "dc1", 3), 1);
+        assert_eq!(block_for(&s3, Any, "dc1", 3), 1);
+        assert_eq!(block_for(&s3, Two, "dc1", 3), 2);
+        assert_eq!(block_for(&s3, Three, "dc1", 3), 3);
+        assert_eq!(block_for(&s3, Quorum, "dc1", 3), 2);
+        assert_eq!(block_for(&s3, All, "dc1", 3), 3);
+        assert_eq!(block_for(&s3, LocalQuorum, "dc1", 3), 2);
+        assert_eq!(block_for(&n, Quorum, "dc1", 5), 3);
+        assert_eq!(block_for(&n, LocalQuorum, "dc1", 5), 2);
+        assert_eq!(block_for(&n, LocalQuorum, "dc2", 5), 2);
+        assert_eq!(block_for(&n, LocalOne, "dc2", 5), 1);
+        assert_eq!(block_for(&n, EachQuorum, "dc1", 5), 2 + 2);
+        assert_eq!(block_for(&n, All, "dc1", 5), 5);
+        assert_eq!(block_for(&Replication::Local, Quorum, "dc1", 1), 1);
+    }
+
+    #[test]
+    fn no_failure_never_decides() {
+        for cl in Consistency::ALL_LEVELS {
+            assert!(!unreachable(&Replication::Simple(3), cl, 3, 0), "{cl}");
+        }
+    }
+
+    #[test]
+    fn global_levels_count_every_failure() {
+        let s3 = Replication::Simple(3);
+        // (cl, largest number of failures that leaves it reachable) at RF 3.
+        for (cl, tolerated) in [
+            (Any, 2),
+            (One, 2),
+            (Two, 1),
+            (Three, 0),
+            (Quorum, 1),
+            (Serial, 1),
+            (All, 0),
+        ] {
+            for f in 1..=3 {
+                assert_eq!(
+                    unreachable(&s3, cl, 3, f),
+                    f > tolerated,
+                    "{cl} with {f} failures of 3"
+                );
+            }
+        }
+        // RF 1: the only replica failing decides at once.
+        for cl in [Any, One, Quorum, All, LocalOne, LocalQuorum] {
+            assert!(unreachable(&Replication::Simple(1), cl, 1, 1), "{cl}");
+        }
+        // Fewer candidates than the RF (a 2-node ring, RF 3): QUORUM (2)
+        // cannot lose any of them.
+        assert!(unreachable(&s3, Quorum, 2, 1));
+        assert!(!unreachable(&s3, One, 2, 1));
+    }
+
+    #[test]
+    fn global_levels_count_failures_in_every_dc() {
+        let n = nts(&[("dc1", 3), ("dc2", 3)]);
+        let reps = ["dc1", "dc1", "dc1", "dc2", "dc2", "dc2"];
+        // QUORUM of 6 is 4: two failures anywhere are tolerated, three are not.
+        assert!(!cl_unreachable(&n, Quorum, "dc1", &reps, &["dc2", "dc2"]));
+        assert!(!cl_unreachable(&n, Quorum, "dc1", &reps, &["dc1", "dc2"]));
+        assert!(cl_unreachable(
+            &n,
+            Quorum,
+            "dc1",
+            &reps,
+            &["dc1", "dc2", "dc2"]
+        ));
+        assert!(cl_unreachable(&n, All, "dc1", &reps, &["dc2"]));
+        assert!(!cl_unreachable(&n, One, "dc1", &reps, &["dc1"; 3]));
+        assert!(!cl_unreachable(&n, Three, "dc1", &reps, &["dc1"; 3]));
+        assert!(cl_unreachable(
+            &n,
+            Three,
+            "dc1",
+            &reps,
+            &["dc1", "dc1", "dc1", "dc2"]
+        ));
+    }
+
+    #[test]
+    fn local_levels_count_only_local_failures() {
+        let n = nts(&[("dc1", 3), ("dc2", 3)]);
+        let reps = ["dc1", "dc1", "dc1", "dc2", "dc2", "dc2"];
+        // Remote failures never matter to LOCAL_*.
+        for cl in [LocalOne, LocalQuorum, LocalSerial] {
+            assert!(!cl_unreachable(&n, cl, "dc1", &reps, &["dc2"; 3]), "{cl}");
+        }
+        // LOCAL_QUORUM (2 of 3 local): one local failure is tolerated, two are not.
+        assert!(!cl_unreachable(
+            &n,
+            LocalQuorum,
+            "dc1",
+            &reps,
+            &["dc1", "dc2"]
+        ));
+        assert!(cl_unreachable(
+            &n,
+            LocalQuorum,
+            "dc1",
+            &reps,
+            &["dc1", "dc1"]
+        ));
+        // Seen from dc2 the same failures are remote.
+        assert!(!cl_unreachable(
+            &n,
+            LocalQuorum,
+            "dc2",
+            &reps,
+            &["dc1", "dc1"]
+        ));
+        // LOCAL_ONE: all three local replicas must fail.
+        assert!(!cl_unreachable(&n, LocalOne, "dc1", &reps, &["dc1", "dc1"]));
+        assert!(cl_unreachable(&n, LocalOne, "dc1", &reps, &["dc1"; 3]));
+        // A local DC with RF 1.
+        let m = nts(&[("dc1", 1), ("dc2", 3)]);
+        let reps = ["dc1", "dc2", "dc2", "dc2"];
+        assert!(cl_unreachable(&m, LocalQuorum, "dc1", &reps, &["dc1"]));
+        assert!(!cl_unreachable(
+            &m,
+            LocalQuorum,
+            "dc2",
+            &reps,
+            &["dc1", "dc2"]
+        ));
+    }
+
+    #[test]
+    fn each_quorum_decides_per_dc() {
+        let n = nts(&[("dc1", 3), ("dc2", 3), ("dc3", 0)]);
+        let reps = ["dc1", "dc1", "dc1", "dc2", "dc2", "dc2"];
+        // One failure in each DC leaves each quorum (2 of 3) reachable...
+        assert!(!cl_unreachable(
+            &n,
+            EachQuorum,
+            "dc1",
+            &reps,
+            &["dc1", "dc2"]
+        ));
+        // ...two in one DC do not, although 2 + 2 + 2 <= 6 overall.
+        assert!(cl_unreachable(
+            &n,
+            EachQuorum,
+            "dc1",
+            &reps,
+            &["dc2", "dc2"]
+        ));
+        assert!(cl_unreachable(
+            &n,
+            EachQuorum,
+            "dc2",
+            &reps,
+            &["dc1", "dc1"]
+        ));
+        // A DC with RF 5 tolerates two.
+        let m = nts(&[("dc1", 5), ("dc2", 1)]);
+        let reps = ["dc1", "dc1", "dc1", "dc1", "dc1", "dc2"];
+        assert!(!cl_unreachable(
+            &m,
+            EachQuorum,
+            "dc1",
+            &reps,
+            &["dc1", "dc1"]
+        ));
+        assert!(cl_unreachable(&m, EachQuorum, "dc1", &reps, &["dc2"]));
+        // SimpleStrategy: EACH_QUORUM is QUORUM.
+        let s3 = Replication::Simple(3);
+        assert!(!unreachable(&s3, EachQuorum, 3, 1));
+        assert!(unreachable(&s3, EachQuorum, 3, 2));
+    }
+
+    #[test]
+    fn replica_errors_tell_failures_from_silence() {
+        use crate::net::MessagingError;
+        assert_eq!(
+            ReplicaError::from(MessagingError::Remote("no handler".into())),
+            ReplicaError::failure("no handler")
+        );
+        for e in [
+            MessagingError::Timeout,
+            MessagingError::Unreachable,
+            MessagingError::Overloaded,
+            MessagingError::Closed,
+        ] {
+            assert!(matches!(ReplicaError::from(e), ReplicaError::NoResponse(_)));
         }
     }
 }

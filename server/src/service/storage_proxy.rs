@@ -20,7 +20,7 @@ use engine::mutation::{
 use engine::read::{ReadCommand, TokenRange};
 use engine::Database;
 use proto::consistency::Consistency;
-use proto::error::ErrorResponse;
+use proto::error::{DbError, ErrorResponse, RequestFailureReason};
 use proto::value::CqlValue;
 
 use crate::schema::{ColumnKind, KeyspaceMetadata, Schema, TableMetadata};
@@ -343,11 +343,11 @@ impl StorageProxy {
         pos: Option<engine::commitlog::ReplayPosition>,
     ) -> Result<(), ErrorResponse> {
         match (pos, self.group_commit.window) {
-            (Some(pos), Some(_)) => {
-                self.group_commit
-                    .wait(&self.group_commit, &self.db, pos)
-                    .await
-            }
+            (Some(pos), Some(_)) => self
+                .group_commit
+                .wait(&self.group_commit, &self.db, pos)
+                .await
+                .map_err(|m| self.replica_write_failure(RequestFailureReason::Unknown, m)),
             _ => Ok(()),
         }
     }
@@ -396,7 +396,9 @@ impl StorageProxy {
         }
         self.check(ks, cl, true)?;
         for m in mutations {
-            self.apply_routed(m).await?;
+            self.apply_routed(m)
+                .await
+                .map_err(|e| self.single_node_write_failure(ks, cl, "SIMPLE", e))?;
         }
         Ok(())
     }
@@ -427,8 +429,10 @@ impl StorageProxy {
         for (ks, _) in &mutations {
             self.check(ks, cl, true)?;
         }
-        for (_, m) in mutations {
-            self.apply_routed(m).await?;
+        for (ks, m) in mutations {
+            self.apply_routed(m)
+                .await
+                .map_err(|e| self.single_node_write_failure(&ks, cl, "BATCH", e))?;
         }
         Ok(())
     }
@@ -455,6 +459,7 @@ impl StorageProxy {
                     .await
             }
         }
+        .map_err(|e| self.single_node_read_failure(ks, cl, e))
     }
 
     /// Replica path: reads one partition of this shard.
@@ -468,7 +473,7 @@ impl StorageProxy {
         self.db
             .borrow()
             .read_partition(table, key, cmd)
-            .map_err(|e| storage_error_id(table, e))
+            .map_err(|e| self.read_error(table, e))
     }
 
     /// Replica path: raw content (tombstones kept) of one partition of this
@@ -483,10 +488,10 @@ impl StorageProxy {
         let db = self.db.borrow();
         let cf = db
             .table(table)
-            .ok_or_else(|| storage_error_id(table, engine::EngineError::NoSuchTable(*table)))?;
+            .ok_or_else(|| self.read_error(table, engine::EngineError::NoSuchTable(*table)))?;
         let sources = cf.sources();
         engine::reader::read_merged_raw(cf.schema(), &sources, key, &cmd.ranges)
-            .map_err(|e| storage_error_id(table, e))
+            .map_err(|e| self.read_error(table, e))
     }
 
     /// Replica path: raw content of up to `limit` partitions of `range` on this shard.
@@ -501,14 +506,14 @@ impl StorageProxy {
         let db = self.db.borrow();
         let cf = db
             .table(table)
-            .ok_or_else(|| storage_error_id(table, engine::EngineError::NoSuchTable(*table)))?;
+            .ok_or_else(|| self.read_error(table, engine::EngineError::NoSuchTable(*table)))?;
         let sources = cf.sources();
         let mut merger = engine::reader::RawMerger::new(&sources, range, &cmd.ranges);
         let mut out = Vec::new();
         while out.len() < limit {
             match merger
                 .next_partition(cf.schema())
-                .map_err(|e| storage_error_id(table, e))?
+                .map_err(|e| self.read_error(table, e))?
             {
                 Some(p) => out.push(p),
                 None => break,
@@ -570,7 +575,7 @@ impl StorageProxy {
         self.db
             .borrow()
             .scan(table, range.clone(), cmd, limit)
-            .map_err(|e| storage_error_id(table, e))
+            .map_err(|e| self.read_error(table, e))
     }
 
     pub async fn scan(
@@ -586,6 +591,19 @@ impl StorageProxy {
             return self.scan_replicated(ks, table, range, cmd, limit, cl).await;
         }
         self.check(ks, cl, false)?;
+        self.scan_shards(table, range, cmd, limit)
+            .await
+            .map_err(|e| self.single_node_read_failure(ks, cl, e))
+    }
+
+    /// A scan of every shard of this node, merged in ring order.
+    async fn scan_shards(
+        &self,
+        table: &TableMetadata,
+        range: &TokenRange,
+        cmd: &ReadCommand,
+        limit: usize,
+    ) -> Result<Vec<PartitionUpdate>, ErrorResponse> {
         let Some(r) = self.router.as_ref().filter(|r| r.shard_count() > 1) else {
             return self.replica_scan(&table.id, range, cmd, limit);
         };
@@ -659,7 +677,10 @@ impl StorageProxy {
     pub fn replica_apply(&self, m: &Mutation) -> Result<(), ErrorResponse> {
         self.stats.replica_ops.set(self.stats.replica_ops.get() + 1);
         self.apply_index_entries(m)?;
-        self.db.borrow_mut().apply(m).map_err(write_error)
+        self.db
+            .borrow_mut()
+            .apply(m)
+            .map_err(|e| self.write_error(e))
     }
 
     /// Replica path with group commit: in `commitlog_sync: batch` the write
@@ -672,13 +693,13 @@ impl StorageProxy {
             .db
             .borrow_mut()
             .apply_deferred(m)
-            .map_err(write_error)?;
+            .map_err(|e| self.write_error(e))?;
         match (pos, self.group_commit.window) {
-            (Some(pos), Some(_)) => {
-                self.group_commit
-                    .wait(&self.group_commit, &self.db, pos)
-                    .await
-            }
+            (Some(pos), Some(_)) => self
+                .group_commit
+                .wait(&self.group_commit, &self.db, pos)
+                .await
+                .map_err(|m| self.replica_write_failure(RequestFailureReason::Unknown, m)),
             _ => Ok(()),
         }
     }
@@ -697,16 +718,231 @@ impl StorageProxy {
     }
 }
 
-fn write_error(e: engine::EngineError) -> ErrorResponse {
+/// The `RequestFailureReason` a replica reports for an engine error.
+pub(crate) fn failure_reason(e: &engine::EngineError) -> RequestFailureReason {
     match e {
-        engine::EngineError::MutationTooLarge { .. } => {
-            ErrorResponse::invalid(format!("Rejecting mutation: {e}"))
+        // The replica does not know the table, or the data does not fit
+        // its version of it: Cassandra's IncompatibleSchemaException.
+        engine::EngineError::NoSuchTable(_) | engine::EngineError::InvalidMutation(_) => {
+            RequestFailureReason::IncompatibleSchema
         }
-        // The message starts "commitlog failure:" (commit_failure_policy).
-        e @ (engine::EngineError::CommitLogPoisoned(_)
-        | engine::EngineError::CommitLogSegmentUnavailable(_)
-        | engine::EngineError::CommitLogWriteFailed(_)) => ErrorResponse::server(e.to_string()),
-        e => ErrorResponse::server(format!("write failed: {e}")),
+        _ => RequestFailureReason::Unknown,
+    }
+}
+
+/// The reason and cause of a replica failure reported by the replica path
+/// (`None`: `e` is not a replica failure but, e.g., invalid input or an
+/// overloaded shard, answered as it is).
+pub(crate) fn replica_failure(e: &ErrorResponse) -> Option<(RequestFailureReason, &str)> {
+    match &e.error {
+        DbError::WriteFailure { reason_map, .. } | DbError::ReadFailure { reason_map, .. } => {
+            let code = reason_map.first().map(|(_, c)| *c).unwrap_or(0);
+            Some((RequestFailureReason::from_code(code), &e.message))
+        }
+        _ => None,
+    }
+}
+
+/// One replica's failure, as the coordinator reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ReplicaFailure {
+    pub addr: std::net::IpAddr,
+    pub reason: RequestFailureReason,
+    /// What the replica said (e.g. "commitlog failure: ..."): operators
+    /// read it in the error message.
+    pub cause: String,
+}
+
+/// "Operation failed - received 1 responses and 2 failures: UNKNOWN from
+/// 127.0.10.2 (commitlog failure: ...), ..." (Cassandra's text, plus each
+/// replica's cause).
+fn failure_message(received: usize, failures: &[ReplicaFailure]) -> String {
+    let list: Vec<String> = failures
+        .iter()
+        .map(|f| {
+            if f.cause.is_empty() {
+                format!("{} from {}", f.reason, f.addr)
+            } else {
+                format!("{} from {} ({})", f.reason, f.addr, f.cause)
+            }
+        })
+        .collect();
+    format!(
+        "Operation failed - received {received} responses and {} failures: {}",
+        failures.len(),
+        list.join(", ")
+    )
+}
+
+fn reason_map(failures: &[ReplicaFailure]) -> Vec<(std::net::IpAddr, u16)> {
+    failures.iter().map(|f| (f.addr, f.reason.code())).collect()
+}
+
+/// WriteFailure (0x1500): replicas failed a write and `cl` cannot be met.
+pub(crate) fn write_failure(
+    cl: Consistency,
+    received: usize,
+    block_for: usize,
+    failures: &[ReplicaFailure],
+    write_type: &str,
+) -> ErrorResponse {
+    ErrorResponse::new(
+        DbError::WriteFailure {
+            consistency: cl,
+            received: received as i32,
+            block_for: block_for as i32,
+            num_failures: failures.len() as i32,
+            reason_map: reason_map(failures),
+            write_type: write_type.to_string(),
+        },
+        failure_message(received, failures),
+    )
+}
+
+/// ReadFailure (0x1300): replicas failed a read and `cl` cannot be met.
+pub(crate) fn read_failure(
+    cl: Consistency,
+    received: usize,
+    block_for: usize,
+    failures: &[ReplicaFailure],
+    data_present: bool,
+) -> ErrorResponse {
+    ErrorResponse::new(
+        DbError::ReadFailure {
+            consistency: cl,
+            received: received as i32,
+            block_for: block_for as i32,
+            num_failures: failures.len() as i32,
+            reason_map: reason_map(failures),
+            data_present,
+        },
+        failure_message(received, failures),
+    )
+}
+
+/// How the replica path reports errors: an engine failure is this
+/// replica's failure (a WriteFailure or ReadFailure naming this node and
+/// the reason, with the engine's message, that a coordinator rewrites with
+/// its consistency level and counts); input errors stay what they are.
+impl StorageProxy {
+    fn local_addr(&self) -> std::net::IpAddr {
+        self.topology.borrow().local().addr
+    }
+
+    /// This replica failed a write (`message` names the cause).
+    pub(crate) fn replica_write_failure(
+        &self,
+        reason: RequestFailureReason,
+        message: String,
+    ) -> ErrorResponse {
+        ErrorResponse::new(
+            DbError::WriteFailure {
+                consistency: Consistency::One,
+                received: 0,
+                block_for: 1,
+                num_failures: 1,
+                reason_map: vec![(self.local_addr(), reason.code())],
+                write_type: "SIMPLE".into(),
+            },
+            message,
+        )
+    }
+
+    /// This replica failed a read (`message` names the cause).
+    pub(crate) fn replica_read_failure(
+        &self,
+        reason: RequestFailureReason,
+        message: String,
+    ) -> ErrorResponse {
+        ErrorResponse::new(
+            DbError::ReadFailure {
+                consistency: Consistency::One,
+                received: 0,
+                block_for: 1,
+                num_failures: 1,
+                reason_map: vec![(self.local_addr(), reason.code())],
+                data_present: false,
+            },
+            message,
+        )
+    }
+
+    /// An engine error of the write path.
+    pub(crate) fn write_error(&self, e: engine::EngineError) -> ErrorResponse {
+        match e {
+            // Input the node refuses, not a failure of the replica.
+            engine::EngineError::MutationTooLarge { .. } => {
+                ErrorResponse::invalid(format!("Rejecting mutation: {e}"))
+            }
+            // The message starts "commitlog failure:" (commit_failure_policy).
+            e @ (engine::EngineError::CommitLogPoisoned(_)
+            | engine::EngineError::CommitLogSegmentUnavailable(_)
+            | engine::EngineError::CommitLogWriteFailed(_)) => {
+                self.replica_write_failure(failure_reason(&e), e.to_string())
+            }
+            e => self.replica_write_failure(failure_reason(&e), format!("write failed: {e}")),
+        }
+    }
+
+    /// An engine error of the read path.
+    pub(crate) fn read_error(&self, table: &[u8; 16], e: engine::EngineError) -> ErrorResponse {
+        self.replica_read_failure(
+            failure_reason(&e),
+            format!(
+                "storage error on table {}: {e}",
+                engine::error::format_table_id(table)
+            ),
+        )
+    }
+
+    /// On a single node, this node's failure is the whole answer: the
+    /// consistency level cannot be met (Cassandra: blockFor + failures >
+    /// replicas).
+    fn single_node_write_failure(
+        &self,
+        ks: &KeyspaceMetadata,
+        cl: Consistency,
+        write_type: &str,
+        e: ErrorResponse,
+    ) -> ErrorResponse {
+        let Some((reason, cause)) = replica_failure(&e) else {
+            return e;
+        };
+        let failure = ReplicaFailure {
+            addr: self.local_addr(),
+            reason,
+            cause: cause.to_string(),
+        };
+        let block_for = crate::service::replication::block_for(
+            &Replication::of(ks),
+            cl,
+            &self.node.local_dc(),
+            1,
+        );
+        write_failure(cl, 0, block_for, &[failure], write_type)
+    }
+
+    fn single_node_read_failure(
+        &self,
+        ks: &KeyspaceMetadata,
+        cl: Consistency,
+        e: ErrorResponse,
+    ) -> ErrorResponse {
+        let Some((reason, cause)) = replica_failure(&e) else {
+            return e;
+        };
+        let failure = ReplicaFailure {
+            addr: self.local_addr(),
+            reason,
+            cause: cause.to_string(),
+        };
+        let block_for = crate::service::replication::block_for(
+            &Replication::of(ks),
+            cl,
+            &self.node.local_dc(),
+            1,
+        );
+        read_failure(cl, 0, block_for, &[failure], false)
     }
 }
 
@@ -738,7 +974,7 @@ impl GroupCommit {
         me: &Rc<GroupCommit>,
         db: &Rc<RefCell<Database>>,
         pos: engine::commitlog::ReplayPosition,
-    ) -> Result<(), ErrorResponse> {
+    ) -> Result<(), String> {
         let (tx, rx) = glommio::channels::local_channel::new_bounded(1);
         self.waiters.borrow_mut().push((pos, tx));
         if !self.running.replace(true) {
@@ -748,8 +984,8 @@ impl GroupCommit {
         }
         match rx.recv().await {
             Some(Ok(())) => Ok(()),
-            Some(Err(e)) => Err(ErrorResponse::server(format!("commitlog sync failed: {e}"))),
-            None => Err(ErrorResponse::server("commitlog sync abandoned")),
+            Some(Err(e)) => Err(format!("commitlog sync failed: {e}")),
+            None => Err("commitlog sync abandoned".to_string()),
         }
     }
 
@@ -810,13 +1046,6 @@ impl GroupCommit {
             !done
         });
     }
-}
-
-fn storage_error_id(table: &[u8; 16], e: engine::EngineError) -> ErrorResponse {
-    ErrorResponse::server(format!(
-        "storage error on table {}: {e}",
-        engine::error::format_table_id(table)
-    ))
 }
 
 /// Turns value rows (in `TableMetadata::columns` order) into partitions.
@@ -908,7 +1137,7 @@ impl StorageProxy {
         let mut db = self.db.borrow_mut();
         for im in &muts {
             if db.has_table(&im.table) {
-                db.apply_deferred(im).map_err(write_error)?;
+                db.apply_deferred(im).map_err(|e| self.write_error(e))?;
             }
         }
         Ok(())
@@ -986,6 +1215,10 @@ impl StorageProxy {
         }
         self.check(ks, cl, true)?;
         let id = table.id;
+        // Counters are COUNTER writes; everything else here is treated as
+        // a CAS (the CQL layer does not say which statements are
+        // conditional).
+        let write_type = if table.is_counter { "COUNTER" } else { "CAS" };
         match self.remote_owner(key.token) {
             None => self.replica_read_modify_write(id, key, now, f).await,
             Some((owner, _)) => {
@@ -995,6 +1228,7 @@ impl StorageProxy {
                 .await
             }
         }
+        .map_err(|e| self.single_node_write_failure(ks, cl, write_type, e))
     }
 
     /// Replica path of [`StorageProxy::read_modify_write`]: must run on the
@@ -1016,7 +1250,7 @@ impl StorageProxy {
             .db
             .borrow()
             .read_partition(&table, &key, &ReadCommand::full(now))
-            .map_err(|e| storage_error_id(&table, e))?;
+            .map_err(|e| self.read_error(&table, e))?;
         let (muts, out) = f(current)?;
         if muts.iter().any(|m| m.update.key != key) {
             return Err(ErrorResponse::server(
@@ -1030,7 +1264,7 @@ impl StorageProxy {
                 .db
                 .borrow_mut()
                 .apply_deferred(m)
-                .map_err(write_error)?;
+                .map_err(|e| self.write_error(e))?;
             last = pos.or(last);
         }
         self.wait_durable(last).await?;

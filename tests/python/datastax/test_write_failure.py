@@ -134,3 +134,82 @@ def test_oversized_mutation_stays_invalid(node):
         assert "Rejecting mutation" in str(e.value)
     finally:
         c.shutdown()
+
+
+# --- reads: a corrupt SSTable block is a ReadFailure ------------------------
+
+READ_ADDR = "127.0.0.87"
+
+
+def corrupt_data_blocks(path):
+    """Flips a byte inside every data block's LZ4 payload (its CRC32C then
+    fails when the block is read; the metadata sections stay intact, so the
+    file still opens). Layout: docs/sstable-format.md."""
+    data = bytearray(path.read_bytes())
+    index_offset = int.from_bytes(data[len(data) - 76:len(data) - 68], "big")
+    off, blocks = 16, 0
+    while off < index_offset:
+        compressed = int.from_bytes(data[off + 4:off + 8], "big")
+        data[off + 8 + compressed // 2] ^= 0xFF
+        off += 8 + compressed + 4
+        blocks += 1
+    assert off == index_offset, "data blocks do not end where the index starts"
+    path.write_bytes(bytes(data))
+    return blocks
+
+
+def test_corrupt_sstable_block_is_a_read_failure(tmp_path):
+    import json
+    import urllib.request
+
+    from cassandra import ReadFailure
+
+    n = TesseraNode(READ_ADDR, workdir=tmp_path / "node", extra_args=["--smp", "1"])
+    n.start()
+    try:
+        c, s = session(n, 4)
+        try:
+            s.execute("CREATE KEYSPACE rf WITH replication = "
+                      "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+            s.execute("CREATE TABLE rf.t (k int PRIMARY KEY, v text)")
+            insert = s.prepare("INSERT INTO rf.t (k, v) VALUES (?, ?)")
+            for k in range(200):
+                s.execute(insert, (k, f"value {k}" * 20))
+        finally:
+            c.shutdown()
+        req = urllib.request.Request(
+            f"http://{n.addr}:{n.api_port}/storage_service/flush", method="POST")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            json.loads(r.read())
+        # (Rows the commitlog replays are merged with the SSTable on reads,
+        # so the damaged blocks are read either way.)
+        kill9(n)
+        tables = list((tmp_path / "node").rglob("SSTable-1-*.db"))
+        rf_tables = [p for p in tables if p.stat().st_size > 10_000]
+        assert rf_tables, f"no flushed SSTable found among {tables}"
+        assert sum(corrupt_data_blocks(p) for p in rf_tables) >= 1
+        n.start()
+        c4, s4 = session(n, 4)
+        c5, s5 = session(n, 5)
+        try:
+            with pytest.raises(ReadFailure) as e4:
+                s4.execute("SELECT v FROM rf.t WHERE k = 7")
+            e = e4.value
+            assert e.consistency == ConsistencyLevel.LOCAL_ONE, e
+            assert (e.required_responses, e.received_responses, e.failures) == (1, 0, 1), e
+            assert e.data_retrieved is False, e
+            assert "corrupt" in str(e).lower(), e
+            with pytest.raises(ReadFailure) as e5:
+                s5.execute(SimpleStatement("SELECT v FROM rf.t WHERE k = 7",
+                                           consistency_level=ConsistencyLevel.QUORUM))
+            assert e5.value.error_code_map == {READ_ADDR: 0}, e5.value
+            assert e5.value.required_responses == 1, e5.value
+            # A range scan reads the same blocks.
+            with pytest.raises(ReadFailure) as es:
+                s5.execute("SELECT * FROM rf.t")
+            assert es.value.error_code_map == {READ_ADDR: 0}, es.value
+        finally:
+            c4.shutdown()
+            c5.shutdown()
+    finally:
+        kill9(n)

@@ -176,8 +176,22 @@ fn data_dir(config: &Config) -> PathBuf {
 
 /// Runs the node until SIGINT/SIGTERM.
 pub fn run(config: Config) -> Result<(), String> {
+    ensure_ports_free(&config)?;
     let data = data_dir(&config);
     std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    // Held until the process exits: one node per data and commitlog directory.
+    let _data_lock = DirectoryLock::acquire(&data)?;
+    std::fs::create_dir_all(&config.commitlog_directory).map_err(|e| {
+        format!(
+            "cannot create {}: {e}",
+            config.commitlog_directory.display()
+        )
+    })?;
+    let _commitlog_lock = if config.commitlog_directory != data {
+        Some(DirectoryLock::acquire(&config.commitlog_directory)?)
+    } else {
+        None
+    };
     let identity = NodeIdentity::load_or_create(&data, config.num_tokens).map_err(|e| {
         format!(
             "cannot read or write the node identity in {}: {e}",
@@ -264,6 +278,89 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     log::info!("Tessera stopped");
     Ok(())
+}
+
+/// Refuses to start when another process listens on one of this node's
+/// ports. The shards bind the CQL port with `SO_REUSEPORT` (the kernel
+/// spreads connections over them), which would let a second node on the
+/// same address bind it too and silently take half of the clients; a
+/// plain bind first fails on any port in use, as Cassandra's does.
+fn ensure_ports_free(config: &Config) -> Result<(), String> {
+    const PORT_RELEASE_WAIT: Duration = Duration::from_secs(10);
+    let mut ports = vec![
+        (
+            config.rpc_address,
+            config.native_transport_port,
+            "native_transport_port",
+        ),
+        (config.listen_address, config.storage_port, "storage_port"),
+    ];
+    if config.native_shard_aware_transport_port != 0 {
+        ports.push((
+            config.rpc_address,
+            config.native_shard_aware_transport_port,
+            "native_shard_aware_transport_port",
+        ));
+    }
+    if config.api_port != 0 {
+        ports.push((config.api_address, config.api_port, "api_port"));
+    }
+    // A node killed a moment ago can hold its listening sockets a little
+    // longer (io_uring releases files asynchronously): wait for that, but
+    // not for a node that is still running.
+    let deadline = std::time::Instant::now() + PORT_RELEASE_WAIT;
+    for (ip, port, key) in ports {
+        if port == 0 {
+            continue;
+        }
+        let addr = SocketAddr::new(ip, port);
+        loop {
+            match std::net::TcpListener::bind(addr) {
+                Ok(_) => break,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "Failed to bind port {port} on {ip} ({key}): {e}. Is another node running on this address? Set {key} (or the address) in cassandra.yaml to a port you can bind to."
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An exclusive `flock` on `<dir>/.lock` for the life of the process, so
+/// two nodes never share a data or commitlog directory.
+struct DirectoryLock {
+    _file: std::fs::File,
+}
+
+impl DirectoryLock {
+    fn acquire(dir: &std::path::Path) -> Result<DirectoryLock, String> {
+        use std::os::fd::AsRawFd;
+        let path = dir.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        // SAFETY: plain syscall on a descriptor we own.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(format!(
+                "{} is in use by another Tessera process ({e}): one node per directory",
+                dir.display()
+            ));
+        }
+        Ok(DirectoryLock { _file: file })
+    }
 }
 
 /// The services of one shard, reachable from other shards through the

@@ -134,3 +134,97 @@ fn config_file_and_flag_overrides() {
     assert!(!yaml_port_used, "the flag overrides the YAML's port");
     assert!(sst_dir_made, "data_file_directories from the YAML is used");
 }
+
+/// Starts a node on 127.0.0.67 and waits for its CQL port.
+fn start_on_67(bin: &std::path::Path, workdir: &std::path::Path) -> std::process::Child {
+    let mut child = Command::new(bin)
+        .args(["--workdir", workdir.to_str().unwrap()])
+        .args([
+            "--listen-address",
+            "127.0.0.67",
+            "--rpc-address",
+            "127.0.0.67",
+        ])
+        .args(["--api-port", "10067", "--smp", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let want: SocketAddr = "127.0.0.67:9042".parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&want, Duration::from_millis(200)).is_ok() {
+            return child;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("node exited with {status}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("the node did not listen on {want}");
+}
+
+#[test]
+fn a_second_node_on_the_same_address_or_directory_is_refused() {
+    let Some(bin) = bin_or_skip("a_second_node_on_the_same_address_or_directory_is_refused") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("tessera-dup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut first = start_on_67(&bin, &dir.join("a"));
+    // Same address, other directory: the CQL port is taken (SO_REUSEPORT
+    // must not let a second process share it).
+    let same_addr = Command::new(&bin)
+        .args(["--workdir", dir.join("b").to_str().unwrap()])
+        .args([
+            "--listen-address",
+            "127.0.0.67",
+            "--rpc-address",
+            "127.0.0.67",
+        ])
+        .args(["--api-port", "10067", "--smp", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    // Same directory, other address.
+    let same_dir = Command::new(&bin)
+        .args(["--workdir", dir.join("a").to_str().unwrap()])
+        .args([
+            "--listen-address",
+            "127.0.0.68",
+            "--rpc-address",
+            "127.0.0.68",
+        ])
+        .args(["--api-port", "10068", "--smp", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    // kill -9 and an immediate restart on the same address and directory work.
+    let _ = first.kill();
+    let _ = first.wait();
+    let mut again = start_on_67(&bin, &dir.join("a"));
+    let _ = again.kill();
+    let _ = again.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    assert!(!same_addr.status.success(), "{}", text(&same_addr));
+    assert!(
+        text(&same_addr).contains("Failed to bind port 9042 on 127.0.0.67"),
+        "{}",
+        text(&same_addr)
+    );
+    assert!(!same_dir.status.success(), "{}", text(&same_dir));
+    assert!(
+        text(&same_dir).contains("is in use by another Tessera process"),
+        "{}",
+        text(&same_dir)
+    );
+}

@@ -163,6 +163,7 @@ fn start_on_67(bin: &std::path::Path, workdir: &std::path::Path) -> std::process
         std::thread::sleep(Duration::from_millis(100));
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("the node did not listen on {want}");
 }
 

@@ -29,10 +29,10 @@ from cassandra.policies import (ConstantReconnectionPolicy, FallthroughRetryPoli
                                 RoundRobinPolicy, WhiteListRoundRobinPolicy)
 from cassandra.query import SimpleStatement
 
-from cluster_helpers import ENABLED, LOGDIR, ROOT, SKIP_REASON, run_script, wait_until
+from cluster_helpers import DOWN_WAIT, ENABLED, LOGDIR, ROOT, SKIP_REASON, run_script, wait_until
 from tessera_node import find_binary
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(240)
 
 NAME = "pytest-movement"
 BASE = os.environ.get("TESSERA_TEST_MOVEMENT_BASE_IP", "127.0.5.")
@@ -214,7 +214,7 @@ def test_bootstrap_streams_and_pending_writes(movement):
     missing = [k for k in mine if (row := s4.execute(sel, (k,)).one()) is None or row.v != value(k)]
     assert not missing, f"node4 lacks {len(missing)} of its {len(mine)} rows: {missing[:20]}"
     # ... and the check can fail: a row node4 does not replicate is unavailable there.
-    wait_until(lambda: status("node4")[0].get(addr(1)) == "DN", timeout=30,
+    wait_until(lambda: status("node4")[0].get(addr(1)) == "DN", timeout=DOWN_WAIT,
                what="node4 to see node1 down")
 
     def unavailable():
@@ -224,7 +224,7 @@ def test_bootstrap_streams_and_pending_writes(movement):
         except Unavailable:
             return True
 
-    wait_until(unavailable, timeout=30, what="a row node4 does not hold to be Unavailable")
+    wait_until(unavailable, timeout=DOWN_WAIT, what="a row node4 does not hold to be Unavailable")
 
 
 def test_decommission(movement):

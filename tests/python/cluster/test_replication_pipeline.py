@@ -250,6 +250,7 @@ def test_hinted_handoff_replays_to_restarted_replica(repl, sessions, ks):
     assert not missing, f"node5 lacks {missing}"
 
 
+@pytest.mark.timeout(int(DOWN_WAIT + 150))
 def test_any_succeeds_with_every_replica_down(repl, sessions, ks):
     s2 = sessions["node2"]
     key = 7
@@ -266,7 +267,7 @@ def test_any_succeeds_with_every_replica_down(repl, sessions, ks):
             return False
         except Unavailable:
             return True
-    wait_until(one_unavailable, 30, 0.5, "ONE to be Unavailable with the replica down")
+    wait_until(one_unavailable, DOWN_WAIT, 0.5, "ONE to be Unavailable with the replica down")
     # ...and ANY succeeds, with a hint stored (ONE's attempts above were hinted too).
     before = repl.api("node2", "/hinted_handoff/stats")
     q(s2, f"INSERT INTO {ks}_any.kv (k, v) VALUES ({key}, 'any')", CL.ANY)

@@ -564,7 +564,7 @@ impl QueryProcessor {
                     pairs.push((s, c, existing));
                 }
                 let muts = batch_mutations(*kind, &pairs, ts)?;
-                self.apply_batch(statements.iter().collect(), muts, params.consistency)
+                self.apply_batch(statements.iter().collect(), muts, params.consistency, *kind)
                     .await?;
                 Ok(ExecResult::Void)
             }
@@ -694,6 +694,7 @@ impl QueryProcessor {
         stmts: Vec<&ModificationStatement>,
         muts: Vec<engine::mutation::Mutation>,
         cl: Consistency,
+        kind: BatchKind,
     ) -> Result<(), ErrorResponse> {
         let mut by_table: HashMap<[u8; 16], Arc<crate::schema::KeyspaceMetadata>> = HashMap::new();
         for s in &stmts {
@@ -709,7 +710,7 @@ impl QueryProcessor {
                 Ok((ks, m))
             })
             .collect::<Result<Vec<_>, ErrorResponse>>()?;
-        self.proxy.mutate_many(pairs, cl).await
+        self.proxy.mutate_many(pairs, cl, kind).await
     }
 
     /// BATCH request: statements given as text or prepared ids.
@@ -818,7 +819,7 @@ impl QueryProcessor {
             pairs.push((*m, c, existing));
         }
         let muts = batch_mutations(kind, &pairs, ts)?;
-        self.apply_batch(stmts, muts, req.consistency).await?;
+        self.apply_batch(stmts, muts, req.consistency, kind).await?;
         Ok(ExecResult::Void)
     }
 }

@@ -23,6 +23,7 @@ use proto::consistency::Consistency;
 use proto::error::{DbError, ErrorResponse, RequestFailureReason};
 use proto::value::CqlValue;
 
+use crate::cql3::ast::BatchKind;
 use crate::schema::{ColumnKind, KeyspaceMetadata, Schema, TableMetadata};
 
 /// The node's view of itself and its peers for virtual tables.
@@ -388,9 +389,12 @@ impl StorageProxy {
         mutations: Vec<Mutation>,
         cl: Consistency,
     ) -> Result<(), ErrorResponse> {
+        let partitions = partition_count(mutations.iter().map(|m| (&*ks.name, &m.update.key)));
+        let write_type = WriteType::of_writes(BatchKind::Unlogged, partitions);
         if self.is_clustered() && !ks.is_system {
             for m in mutations {
-                self.mutate_replicated(ks, m, cl, "SIMPLE").await?;
+                self.mutate_replicated(ks, m, cl, write_type.as_str())
+                    .await?;
             }
             return Ok(());
         }
@@ -398,7 +402,7 @@ impl StorageProxy {
         for m in mutations {
             self.apply_routed(m)
                 .await
-                .map_err(|e| self.single_node_write_failure(ks, cl, "SIMPLE", e))?;
+                .map_err(|e| self.single_node_write_failure(ks, cl, write_type.as_str(), e))?;
         }
         Ok(())
     }
@@ -410,18 +414,23 @@ impl StorageProxy {
         }
     }
 
-    /// Applies mutations that may span keyspaces (a batch).
+    /// Applies mutations that may span keyspaces (a batch); `mode` decides
+    /// the write type failures and timeouts report ([`WriteType::of_writes`]).
     pub async fn mutate_many(
         &self,
         mutations: Vec<(Arc<KeyspaceMetadata>, Mutation)>,
         cl: Consistency,
+        mode: BatchKind,
     ) -> Result<(), ErrorResponse> {
+        let partitions =
+            partition_count(mutations.iter().map(|(ks, m)| (&*ks.name, &m.update.key)));
+        let write_type = WriteType::of_writes(mode, partitions).as_str();
         if self.is_clustered() {
             for (ks, m) in mutations {
                 if ks.is_system {
                     self.apply_routed(m).await?;
                 } else {
-                    self.mutate_replicated(&ks, m, cl, "BATCH").await?;
+                    self.mutate_replicated(&ks, m, cl, write_type).await?;
                 }
             }
             return Ok(());
@@ -432,7 +441,7 @@ impl StorageProxy {
         for (ks, m) in mutations {
             self.apply_routed(m)
                 .await
-                .map_err(|e| self.single_node_write_failure(&ks, cl, "BATCH", e))?;
+                .map_err(|e| self.single_node_write_failure(&ks, cl, write_type, e))?;
         }
         Ok(())
     }
@@ -716,6 +725,71 @@ impl StorageProxy {
             .ok_or_else(|| ErrorResponse::invalid(format!("unconfigured table {}", table.name)))?;
         Ok(rows_to_partitions(table, rows))
     }
+}
+
+/// Cassandra's `WriteType`, reported in WriteTimeout and WriteFailure: what
+/// kind of write failed, which drivers' retry policies decide on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteType {
+    Simple,
+    /// A logged batch's writes (we keep no batchlog, so never BATCH_LOG).
+    Batch,
+    UnloggedBatch,
+    Counter,
+    Cas,
+}
+
+impl WriteType {
+    /// The name on the wire (`<write_type>` of the native protocol).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteType::Simple => "SIMPLE",
+            WriteType::Batch => "BATCH",
+            WriteType::UnloggedBatch => "UNLOGGED_BATCH",
+            WriteType::Counter => "COUNTER",
+            WriteType::Cas => "CAS",
+        }
+    }
+
+    /// The write type of writes touching `partitions` partitions, as
+    /// Cassandra decides it: a logged batch of more than one partition is
+    /// applied atomically (BATCH); anything else is `StorageProxy.mutate`,
+    /// SIMPLE for one partition and UNLOGGED_BATCH for more (a single
+    /// statement with `IN` on the partition key included); counters are
+    /// COUNTER.
+    pub fn of_writes(mode: BatchKind, partitions: usize) -> WriteType {
+        match mode {
+            BatchKind::Counter => WriteType::Counter,
+            _ if partitions <= 1 => WriteType::Simple,
+            BatchKind::Logged => WriteType::Batch,
+            BatchKind::Unlogged => WriteType::UnloggedBatch,
+        }
+    }
+
+    /// The write type of a read-modify-write statement: CAS only for a
+    /// real condition (IF ...), COUNTER for counters, SIMPLE for the rest
+    /// (list element operations read, but are not conditional).
+    pub fn of_read_write(conditional: bool, counter: bool) -> WriteType {
+        if conditional {
+            WriteType::Cas
+        } else if counter {
+            WriteType::Counter
+        } else {
+            WriteType::Simple
+        }
+    }
+}
+
+/// Distinct partitions (keyspace, key) among `mutations` (Cassandra's
+/// `Mutation` covers every table of one partition key in one keyspace).
+fn partition_count<'a>(
+    mutations: impl Iterator<Item = (&'a str, &'a engine::mutation::PartitionKey)>,
+) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    for m in mutations {
+        seen.insert(m);
+    }
+    seen.len()
 }
 
 /// The `RequestFailureReason` a replica reports for an engine error.
@@ -1199,6 +1273,7 @@ impl StorageProxy {
         now: i32,
         cl: Consistency,
         serial: Consistency,
+        write_type: WriteType,
         f: F,
     ) -> Result<T, ErrorResponse>
     where
@@ -1215,10 +1290,9 @@ impl StorageProxy {
         }
         self.check(ks, cl, true)?;
         let id = table.id;
-        // Counters are COUNTER writes; everything else here is treated as
-        // a CAS (the CQL layer does not say which statements are
-        // conditional).
-        let write_type = if table.is_counter { "COUNTER" } else { "CAS" };
+        // The CQL layer says what this is (`WriteType::of_read_write`):
+        // CAS only for conditions, SIMPLE for list element operations.
+        let write_type = write_type.as_str();
         match self.remote_owner(key.token) {
             None => self.replica_read_modify_write(id, key, now, f).await,
             Some((owner, _)) => {
@@ -1269,5 +1343,49 @@ impl StorageProxy {
         }
         self.wait_durable(last).await?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod write_type_tests {
+    use super::*;
+
+    fn key(b: &[u8]) -> engine::mutation::PartitionKey {
+        engine::mutation::PartitionKey {
+            token: b[0] as i64,
+            key: Bytes::copy_from_slice(b),
+        }
+    }
+
+    #[test]
+    fn batches_follow_cassandra() {
+        use WriteType::*;
+        assert_eq!(WriteType::of_writes(BatchKind::Unlogged, 2), UnloggedBatch);
+        assert_eq!(WriteType::of_writes(BatchKind::Logged, 2), Batch);
+        assert_eq!(WriteType::of_writes(BatchKind::Counter, 2), Counter);
+        assert_eq!(WriteType::of_writes(BatchKind::Counter, 1), Counter);
+        // One partition: Cassandra applies even a logged batch as a plain write.
+        assert_eq!(WriteType::of_writes(BatchKind::Logged, 1), Simple);
+        assert_eq!(WriteType::of_writes(BatchKind::Unlogged, 1), Simple);
+        assert_eq!(WriteType::of_writes(BatchKind::Unlogged, 0), Simple);
+        assert_eq!(UnloggedBatch.as_str(), "UNLOGGED_BATCH");
+        assert_eq!(Batch.as_str(), "BATCH");
+    }
+
+    #[test]
+    fn read_writes_are_cas_only_when_conditional() {
+        assert_eq!(WriteType::of_read_write(true, false), WriteType::Cas);
+        assert_eq!(WriteType::of_read_write(false, true), WriteType::Counter);
+        // A list element operation reads, but is a plain write.
+        assert_eq!(WriteType::of_read_write(false, false), WriteType::Simple);
+    }
+
+    #[test]
+    fn partitions_are_keyspace_and_key() {
+        let (a, b) = (key(b"a"), key(b"b"));
+        assert_eq!(partition_count([("ks", &a), ("ks", &a)].into_iter()), 1);
+        assert_eq!(partition_count([("ks", &a), ("ks", &b)].into_iter()), 2);
+        assert_eq!(partition_count([("ks", &a), ("other", &a)].into_iter()), 2);
+        assert_eq!(partition_count(std::iter::empty()), 0);
     }
 }

@@ -9,6 +9,7 @@ retried on the next host and end as NoHostAvailable). The message keeps the
 cause operators look for ("commitlog failure: ... No space left on device").
 """
 
+import os
 import time
 
 import pytest
@@ -20,7 +21,9 @@ from cassandra.query import BatchStatement, BatchType, SimpleStatement
 from test_commit_failure import fill, kill9, small_disk  # noqa: F401 - fixture
 from tessera_node import TesseraNode
 
-ADDR = "127.0.0.85"
+# TESSERA_WF_ADDR / TESSERA_WF_READ_ADDR move the nodes (e.g. off addresses
+# another run on the same machine uses).
+ADDR = os.environ.get("TESSERA_WF_ADDR", "127.0.0.85")
 VALUE = "x" * 3000
 
 
@@ -76,7 +79,9 @@ def test_commitlog_failure_is_a_write_failure_in_v4_and_v5(node, small_disk):  #
                    "{'class': 'SimpleStrategy', 'replication_factor': 1}")
         s4.execute("CREATE TABLE wf.t (k int PRIMARY KEY, v text)")
         s4.execute("CREATE TABLE wf.c (k int PRIMARY KEY, n counter)")
+        s4.execute("CREATE TABLE wf.l (k int PRIMARY KEY, l list<text>)")
         s4.execute("INSERT INTO wf.t (k, v) VALUES (-1, 'before')")
+        s4.execute("INSERT INTO wf.l (k, l) VALUES (1, ['a', 'b'])")
         s5.execute("SELECT v FROM wf.t WHERE k = -1")  # v5 session sees the schema
 
         # The first refused write: v4 carries the failure count.
@@ -93,15 +98,31 @@ def test_commitlog_failure_is_a_write_failure_in_v4_and_v5(node, small_disk):  #
         check_failure(e5.value, WriteType.SIMPLE, ConsistencyLevel.QUORUM, 1)
         assert e5.value.error_code_map == {ADDR: 0}, e5.value
 
-        # The write type follows the statement: a batch, a counter, a CAS.
+        # The write type follows the statement (Cassandra's rules): an
+        # unlogged batch of two partitions is UNLOGGED_BATCH, a logged one
+        # BATCH, a counter update COUNTER, a condition CAS, and a list
+        # element set (it reads, but is not conditional) SIMPLE.
         batch = BatchStatement(batch_type=BatchType.UNLOGGED,
                                consistency_level=ConsistencyLevel.ONE)
         batch.add("INSERT INTO wf.t (k, v) VALUES (100002, 'x')")
         batch.add("INSERT INTO wf.t (k, v) VALUES (100003, 'x')")
         with pytest.raises(WriteFailure) as eb:
             s5.execute(batch)
-        check_failure(eb.value, WriteType.BATCH, ConsistencyLevel.ONE, 1)
+        check_failure(eb.value, WriteType.UNLOGGED_BATCH, ConsistencyLevel.ONE, 1)
         assert eb.value.error_code_map == {ADDR: 0}, eb.value
+
+        logged = BatchStatement(batch_type=BatchType.LOGGED,
+                                consistency_level=ConsistencyLevel.ONE)
+        logged.add("INSERT INTO wf.t (k, v) VALUES (100005, 'x')")
+        logged.add("INSERT INTO wf.t (k, v) VALUES (100006, 'x')")
+        with pytest.raises(WriteFailure) as el:
+            s4.execute(logged)
+        check_failure(el.value, WriteType.BATCH, ConsistencyLevel.ONE, 1)
+
+        with pytest.raises(WriteFailure) as elist:
+            s5.execute("UPDATE wf.l SET l[0] = 'y' WHERE k = 1")
+        check_failure(elist.value, WriteType.SIMPLE, ConsistencyLevel.LOCAL_ONE, 1)
+        assert elist.value.error_code_map == {ADDR: 0}, elist.value
 
         with pytest.raises(WriteFailure) as ec:
             s4.execute(SimpleStatement("UPDATE wf.c SET n = n + 1 WHERE k = 1",
@@ -138,7 +159,7 @@ def test_oversized_mutation_stays_invalid(node):
 
 # --- reads: a corrupt SSTable block is a ReadFailure ------------------------
 
-READ_ADDR = "127.0.0.87"
+READ_ADDR = os.environ.get("TESSERA_WF_READ_ADDR", "127.0.0.87")
 
 
 def corrupt_data_blocks(path):

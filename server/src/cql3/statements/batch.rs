@@ -75,7 +75,7 @@ pub async fn execute_with_reads(
             };
             pairs.push((proxy.keyspace(&s.table.keyspace)?, m));
         }
-        proxy.mutate_many(pairs, cl).await?;
+        proxy.mutate_many(pairs, cl, kind).await?;
     }
     for (stmt, ctx) in stmts {
         if stmt.requires_read() {
@@ -199,6 +199,7 @@ async fn conditional_batch(
             crate::cql3::statements::now_seconds(now_micros),
             cl,
             serial,
+            crate::service::storage_proxy::WriteType::Cas,
             move |current| {
                 let timestamp = super::modification::after_current(timestamp, current.as_ref());
                 let existing = Existing {

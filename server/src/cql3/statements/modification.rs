@@ -1940,6 +1940,10 @@ impl ModificationStatement {
                     now_seconds(now_micros),
                     cl,
                     serial,
+                    crate::service::storage_proxy::WriteType::of_read_write(
+                        conditional,
+                        self.table.is_counter,
+                    ),
                     move |current| {
                         let ctx = EvalCtx {
                             values: &v,

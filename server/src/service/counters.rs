@@ -29,7 +29,10 @@ use engine::read::ReadCommand;
 use proto::consistency::Consistency;
 use proto::error::{DbError, ErrorResponse};
 
-use super::storage_proxy::{check_availability, Replication, StorageProxy};
+use super::replication::{block_for, ReplicaError};
+use super::storage_proxy::{
+    check_availability, replica_failure, write_failure, ReplicaFailure, Replication, StorageProxy,
+};
 use crate::net::{MessagingService, Verb};
 use crate::node::services;
 use crate::schema::{KeyspaceMetadata, TableMetadata};
@@ -122,7 +125,7 @@ impl StorageProxy {
             .db
             .borrow()
             .read_partition(&delta.table, &delta.update.key, &ReadCommand::full(now))
-            .map_err(|e| ErrorResponse::server(format!("counter read failed: {e}")))?;
+            .map_err(|e| self.read_error(&delta.table, e))?;
         let update = add_deltas(current.as_ref(), &delta.update)?;
         let m = Mutation {
             table: delta.table,
@@ -133,7 +136,7 @@ impl StorageProxy {
             .db
             .borrow_mut()
             .apply_deferred(&m)
-            .map_err(|e| ErrorResponse::server(format!("write failed: {e}")))?;
+            .map_err(|e| self.write_error(e))?;
         self.wait_durable(pos).await?;
         Ok(m)
     }
@@ -149,15 +152,32 @@ impl StorageProxy {
         self.check_counter_availability(ks, deltas.first().map(|m| m.update.key.token), cl)?;
         let now = (crate::service::client_state::now_micros() / 1_000_000) as i32;
         for delta in deltas {
+            let token = delta.update.key.token;
             let result = match self.owner_shard_of(delta.update.key.token) {
-                None => self.replica_counter_apply(delta, now).await?,
+                None => self.replica_counter_apply(delta, now).await,
                 Some(owner) => {
                     self.on_shard(owner, move |p| {
                         Box::pin(async move { p.replica_counter_apply(delta, now).await })
                     })
-                    .await?
+                    .await
                 }
             };
+            // The leader failed: nothing was replicated, so `cl` cannot be
+            // met (WriteFailure COUNTER naming this node).
+            let result = result.map_err(|e| match replica_failure(&e) {
+                Some((reason, cause)) => {
+                    let topo = self.topology();
+                    let failure = ReplicaFailure {
+                        addr: topo.local().addr,
+                        reason,
+                        cause: cause.to_string(),
+                    };
+                    let n = topo.replicas(ks, token).len();
+                    let block = block_for(&Replication::of(ks), cl, &topo.local().dc, n);
+                    write_failure(cl, 0, block, &[failure], "COUNTER")
+                }
+                None => e,
+            })?;
             // Re-applying the result on this node is idempotent (same cells).
             self.mutate_replicated(ks, result, cl, "COUNTER").await?;
         }
@@ -235,17 +255,27 @@ impl StorageProxy {
             let mut payload = cl.as_u16().to_be_bytes().to_vec();
             engine::serialize::encode_mutation(&m, &mut payload);
             let r = send_counter(&ctx, to, Bytes::from(payload), self.counter_write_timeout).await;
+            let block_for = match cl {
+                Consistency::All => reps.len(),
+                Consistency::Quorum | Consistency::LocalQuorum | Consistency::EachQuorum => {
+                    reps.len() / 2 + 1
+                }
+                Consistency::Two => 2,
+                Consistency::Three => 3,
+                _ => 1,
+            };
+            // The leader answered that it (or the replicas it wrote to)
+            // failed: WriteFailure COUNTER at once, naming the leader.
+            if let Err(ReplicaError::Failure { reason, message }) = r {
+                let failure = ReplicaFailure {
+                    addr: to,
+                    reason,
+                    cause: message,
+                };
+                return Err(write_failure(cl, 0, block_for, &[failure], "COUNTER"));
+            }
             if let Err(e) = r {
                 log::debug!("counter leader {to} failed: {e}");
-                let block_for = match cl {
-                    Consistency::All => reps.len(),
-                    Consistency::Quorum | Consistency::LocalQuorum | Consistency::EachQuorum => {
-                        reps.len() / 2 + 1
-                    }
-                    Consistency::Two => 2,
-                    Consistency::Three => 3,
-                    _ => 1,
-                };
                 return Err(ErrorResponse::new(
                     DbError::WriteTimeout {
                         consistency: cl,
@@ -266,7 +296,7 @@ async fn send_counter(
     to: IpAddr,
     payload: Bytes,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), ReplicaError> {
     let r = ctx
         .shards()
         .invoke_on(0, move |ctx| async move {
@@ -278,19 +308,34 @@ async fn send_counter(
                 .map_err(|e| e.to_string())
         })
         .await
-        .map_err(|e| e.to_string())??;
-    super::cluster::unstatus(r).map(|_| ())
+        .map_err(|e| ReplicaError::NoResponse(e.to_string()))?
+        .map_err(ReplicaError::NoResponse)?;
+    leader_reply(r)
+}
+
+/// The leader's answer: status 2 is a failure with its reason (the
+/// leader's own, or its replicas' WriteFailure); anything else that is not
+/// a success (status 1: unavailable, timed out) is treated as no answer,
+/// as before failures were told apart.
+fn leader_reply(r: Bytes) -> Result<(), ReplicaError> {
+    match r.first() {
+        Some(2) => super::forwarding::decode_reply(r).map(|_| ()),
+        _ => super::cluster::unstatus(r)
+            .map(|_| ())
+            .map_err(ReplicaError::NoResponse),
+    }
 }
 
 /// Registers `CounterMutationReq` (`[u16 consistency][mutation]`:
-/// the deltas, applied by this node as the leader).
+/// the deltas, applied by this node as the leader). A replica failure
+/// (the leader's own or its replicas') goes back with its reason (status
+/// 2); other errors as a message (status 1).
 pub fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
     let c = ctx.clone();
-    ms.register(
-        Verb::CounterMutationReq,
-        super::cluster::handler(move |_, payload| {
-            let ctx = c.clone();
-            async move {
+    let handler: crate::net::Handler = Rc::new(move |_, payload| {
+        let ctx = c.clone();
+        Box::pin(async move {
+            let r = async {
                 let raw = payload.get(..2).ok_or("truncated counter mutation")?;
                 let cl =
                     proto::consistency::Consistency::from_u16(u16::from_be_bytes([raw[0], raw[1]]))
@@ -304,20 +349,52 @@ pub fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
                     .keyspace(&table.keyspace)
                     .cloned()
                     .ok_or("unknown keyspace")?;
-                s.proxy
-                    .counter_leader_apply(&ks, vec![m], cl)
-                    .await
-                    .map_err(|e| e.message)?;
-                Ok(Bytes::new())
+                Ok::<_, String>(s.proxy.counter_leader_apply(&ks, vec![m], cl).await)
             }
-        }),
-    );
+            .await;
+            Some(match r {
+                Ok(Ok(())) => super::cluster::status(Ok(Bytes::new())),
+                Ok(Err(e)) if replica_failure(&e).is_some() => {
+                    super::forwarding::encode_failure(&ReplicaError::from_response(&e))
+                }
+                Ok(Err(e)) => super::cluster::status(Err(e.message)),
+                Err(e) => super::cluster::status(Err(e)),
+            })
+        })
+    });
+    ms.register(Verb::CounterMutationReq, handler);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use engine::mutation::PartitionKey;
+
+    #[test]
+    fn only_a_reasoned_leader_answer_is_a_failure() {
+        assert!(leader_reply(Bytes::from_static(&[0])).is_ok());
+        // Status 2: the leader (or its replicas) failed, with a reason.
+        let failed = super::super::forwarding::encode_failure(&ReplicaError::Failure {
+            reason: proto::error::RequestFailureReason::Unknown,
+            message: "commitlog failure: full".into(),
+        });
+        match leader_reply(failed) {
+            Err(ReplicaError::Failure { message, .. }) => assert!(message.contains("commitlog")),
+            other => panic!("{other:?}"),
+        }
+        // Status 1 (unavailable, timed out at the leader) stays "no
+        // answer": the coordinator keeps answering WriteTimeout for it.
+        let mut b = vec![1u8];
+        b.extend_from_slice(b"Operation timed out");
+        assert!(matches!(
+            leader_reply(Bytes::from(b)),
+            Err(ReplicaError::NoResponse(_))
+        ));
+        assert!(matches!(
+            leader_reply(Bytes::new()),
+            Err(ReplicaError::NoResponse(_))
+        ));
+    }
 
     fn cell(v: i64, ts: i64) -> ColumnData {
         ColumnData::Simple(DataCell {

@@ -48,8 +48,10 @@ use glommio::channels::local_channel;
 use proto::consistency::Consistency;
 use proto::error::{DbError, ErrorResponse};
 
-use super::replication::satisfied;
-use super::storage_proxy::{Replication, StorageProxy};
+use super::replication::{satisfied, unreachable_with, ReplicaError};
+use super::storage_proxy::{
+    read_failure, replica_failure, write_failure, ReplicaFailure, Replication, StorageProxy,
+};
 use super::topology::Topology;
 use crate::cql3::statements::engine_schema;
 use crate::net::{MessagingService, Verb};
@@ -642,7 +644,7 @@ impl StorageProxy {
             let sources = cf.sources();
             let cmd = ReadCommand::full(now);
             engine::reader::read_merged_raw(cf.schema(), &sources, &key, &cmd.ranges)
-                .map_err(|e| ErrorResponse::server(format!("system.paxos read: {e}")))?
+                .map_err(|e| self.read_error(&paxos.id, e))?
         };
         let eschema = engine_schema(&paxos);
         let live = raw
@@ -698,14 +700,14 @@ impl StorageProxy {
                 .db
                 .borrow_mut()
                 .apply_deferred(d)
-                .map_err(|e| ErrorResponse::server(format!("write failed: {e}")))?;
+                .map_err(|e| self.write_error(e))?;
         }
         if let Some(m) = &m {
             let pos = self
                 .db
                 .borrow_mut()
                 .apply_deferred(m)
-                .map_err(|e| ErrorResponse::server(format!("write failed: {e}")))?;
+                .map_err(|e| self.write_error(e))?;
             last = pos.or(last);
         }
         self.wait_durable(last).await?;
@@ -730,18 +732,29 @@ impl StorageProxy {
 pub fn register_verbs(ms: &Rc<MessagingService>, ctx: &ShardContext) {
     for verb in [Verb::PaxosPrepare, Verb::PaxosPropose, Verb::PaxosCommit] {
         let c = ctx.clone();
-        ms.register(
-            verb,
-            super::cluster::handler(move |_, payload| {
-                let ctx = c.clone();
-                async move {
-                    let op = ReplicaOp::decode(verb, &payload)?;
-                    let s = services(&ctx).map_err(|e| e.message)?;
-                    let r = s.proxy.paxos_routed(op).await.map_err(|e| e.message)?;
-                    Ok(r.encode())
+        // A replica's failure goes back with its RequestFailureReason
+        // (status 2): the coordinator counts it (see `paxos_round`).
+        let handler: crate::net::Handler = Rc::new(move |_, payload| {
+            let ctx = c.clone();
+            Box::pin(async move {
+                let r = async {
+                    let op = ReplicaOp::decode(verb, &payload).map_err(ReplicaError::failure)?;
+                    let s = services(&ctx).map_err(|e| ReplicaError::from_response(&e))?;
+                    let r = s
+                        .proxy
+                        .paxos_routed(op)
+                        .await
+                        .map_err(|e| ReplicaError::from_response(&e))?;
+                    Ok::<_, ReplicaError>(r.encode())
                 }
-            }),
-        );
+                .await;
+                Some(match r {
+                    Ok(b) => super::cluster::status(Ok(b)),
+                    Err(e) => super::forwarding::encode_failure(&e),
+                })
+            })
+        });
+        ms.register(verb, handler);
     }
 }
 
@@ -765,7 +778,55 @@ enum RoundError {
     Retry(Option<Ballot>),
     /// An earlier round was completed: start over at once.
     Again,
+    /// Replicas answered with failures and too few are left to reach the
+    /// quorum (Cassandra: failures + required > participants).
+    Failed {
+        phase: Phase,
+        received: usize,
+        failures: Vec<ReplicaFailure>,
+    },
     Fatal(ErrorResponse),
+}
+
+/// The phase of a round whose replicas failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Prepare or propose (a write of system.paxos): WriteFailure CAS.
+    Consensus,
+    /// The quorum read: ReadFailure.
+    Read,
+}
+
+/// True when `failures` of `candidates` replicas leave fewer than
+/// `required` that could still answer.
+fn quorum_unreachable(candidates: usize, required: usize, failures: usize) -> bool {
+    failures > candidates.saturating_sub(required)
+}
+
+/// The client's answer to a round whose replicas failed: WriteFailure
+/// (write type CAS) at the serial consistency for a CAS, ReadFailure for a
+/// serial read or for the quorum read (at its QUORUM / LOCAL_QUORUM, as
+/// Cassandra's `readOne` inside `cas` answers).
+fn round_failure(
+    is_cas: bool,
+    serial: Consistency,
+    required: usize,
+    phase: Phase,
+    received: usize,
+    failures: &[ReplicaFailure],
+) -> ErrorResponse {
+    match phase {
+        Phase::Consensus if is_cas => write_failure(serial, received, required, failures, "CAS"),
+        Phase::Consensus => read_failure(serial, received, required, failures, false),
+        Phase::Read if is_cas => read_failure(
+            read_consistency(serial),
+            received,
+            required,
+            failures,
+            false,
+        ),
+        Phase::Read => read_failure(serial, received, required, failures, false),
+    }
 }
 
 impl From<ErrorResponse> for RoundError {
@@ -857,8 +918,8 @@ impl StorageProxy {
         topo: &Topology,
         targets: &[usize],
         op: ReplicaOp,
-        done: &dyn Fn(&[(usize, ReplicaReply)]) -> bool,
-    ) -> Vec<(usize, ReplicaReply)> {
+        done: &dyn Fn(&[(usize, ReplicaReply)], usize) -> bool,
+    ) -> (Vec<(usize, ReplicaReply)>, Vec<(usize, ReplicaFailure)>) {
         let verb = op.verb();
         let ctx = self.remote.borrow().as_ref().and_then(|r| r.context());
         let (tx, rx) = local_channel::new_bounded(targets.len().max(1));
@@ -866,6 +927,8 @@ impl StorageProxy {
         let payload = op.encode();
         let mut expected = 0usize;
         let mut replies: Vec<(usize, ReplicaReply)> = Vec::new();
+        // Replicas that answered with a failure (this one included).
+        let mut failed: Vec<(usize, ReplicaFailure)> = Vec::new();
         for &i in targets {
             if i == 0 {
                 continue;
@@ -884,11 +947,21 @@ impl StorageProxy {
         if targets.contains(&0) {
             match self.paxos_routed(op).await {
                 Ok(r) => replies.push((0, r)),
-                Err(e) => log::debug!("paxos {verb:?} on this node failed: {}", e.message),
+                Err(e) => match replica_failure(&e) {
+                    Some((reason, cause)) => failed.push((
+                        0,
+                        ReplicaFailure {
+                            addr: topo.endpoints[0].addr,
+                            reason,
+                            cause: cause.to_string(),
+                        },
+                    )),
+                    None => log::debug!("paxos {verb:?} on this node failed: {}", e.message),
+                },
             }
         }
         let deadline = Instant::now() + self.write_timeout;
-        while expected > 0 && !done(&replies) {
+        while expected > 0 && !done(&replies, failed.len()) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -898,13 +971,21 @@ impl StorageProxy {
                     expected -= 1;
                     match r {
                         Ok(r) => replies.push((i, r)),
+                        Err(ReplicaError::Failure { reason, message }) => failed.push((
+                            i,
+                            ReplicaFailure {
+                                addr: topo.endpoints[i].addr,
+                                reason,
+                                cause: message,
+                            },
+                        )),
                         Err(e) => log::debug!("paxos {verb:?} to replica {i} failed: {e}"),
                     }
                 }
                 Ok(None) | Err(_) => break,
             }
         }
-        replies
+        (replies, failed)
     }
 
     /// Prepare with a new ballot, finish what an earlier round left
@@ -930,7 +1011,7 @@ impl StorageProxy {
                 .count()
         };
         let total = p.live.len();
-        let replies = self
+        let (replies, failed) = self
             .paxos_round(
                 &p.topo,
                 &p.live,
@@ -939,7 +1020,11 @@ impl StorageProxy {
                     key: key.clone(),
                     ballot,
                 },
-                &|r| promises(r) >= required || r.len() - promises(r) > total - required,
+                &|r, failed| {
+                    promises(r) >= required
+                        || r.len() - promises(r) + failed > total - required
+                        || quorum_unreachable(total, required, failed)
+                },
             )
             .await;
         let mut highest_rejection: Option<Ballot> = None;
@@ -969,6 +1054,13 @@ impl StorageProxy {
                 }
                 _ => {}
             }
+        }
+        if promised_by.len() < required && quorum_unreachable(total, required, failed.len()) {
+            return Err(RoundError::Failed {
+                phase: Phase::Consensus,
+                received: promised_by.len(),
+                failures: failed.into_iter().map(|(_, f)| f).collect(),
+            });
         }
         if promised_by.len() < required {
             self.paxos_stats
@@ -1007,7 +1099,7 @@ impl StorageProxy {
                 .collect();
             if !missing.is_empty() {
                 let n = missing.len();
-                let replies = self
+                let (replies, _) = self
                     .paxos_round(
                         &p.topo,
                         &missing,
@@ -1015,7 +1107,7 @@ impl StorageProxy {
                             table: table.id,
                             commit: c,
                         },
-                        &|r| r.len() >= n,
+                        &|r, failed| r.len() + failed >= n,
                     )
                     .await;
                 if replies.len() < n {
@@ -1046,43 +1138,66 @@ impl StorageProxy {
                 continue;
             };
             expected += 1;
-            let fut = remote.read_raw(
-                p.topo.endpoints[i].addr,
-                table.id,
-                key.clone(),
-                cmd.clone(),
-                self.read_timeout,
-            );
+            let addr = p.topo.endpoints[i].addr;
+            let fut = remote.read_raw(addr, table.id, key.clone(), cmd.clone(), self.read_timeout);
             let tx = tx.clone();
             glommio::spawn_local(async move {
-                let _ = tx.try_send(fut.await);
+                let _ = tx.try_send((addr, fut.await));
             })
             .detach();
         }
         drop(tx);
         let mut answers: Vec<Option<PartitionUpdate>> = Vec::new();
+        let mut failures: Vec<ReplicaFailure> = Vec::new();
         if quorum.contains(&0) {
-            answers.push(
-                self.read_raw_routed(table.id, key.clone(), cmd.clone())
-                    .await?,
-            );
+            match self
+                .read_raw_routed(table.id, key.clone(), cmd.clone())
+                .await
+            {
+                Ok(a) => answers.push(a),
+                Err(e) => match replica_failure(&e) {
+                    Some((reason, cause)) => failures.push(ReplicaFailure {
+                        addr: p.topo.endpoints[0].addr,
+                        reason,
+                        cause: cause.to_string(),
+                    }),
+                    None => return Err(RoundError::Fatal(e)),
+                },
+            }
         }
+        let unreachable = |failures: &[ReplicaFailure]| {
+            quorum_unreachable(quorum.len(), p.required, failures.len())
+        };
         let deadline = Instant::now() + self.read_timeout;
-        while answers.len() < p.required && expected > 0 {
+        while answers.len() < p.required && expected > 0 && !unreachable(&failures) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
             match crate::shard::timeout(left, rx.recv()).await {
-                Ok(Some(r)) => {
+                Ok(Some((addr, r))) => {
                     expected -= 1;
                     match r {
                         Ok(a) => answers.push(a),
+                        Err(ReplicaError::Failure { reason, message }) => {
+                            failures.push(ReplicaFailure {
+                                addr,
+                                reason,
+                                cause: message,
+                            })
+                        }
                         Err(e) => log::debug!("paxos read failed: {e}"),
                     }
                 }
                 Ok(None) | Err(_) => break,
             }
+        }
+        if answers.len() < p.required && unreachable(&failures) {
+            return Err(RoundError::Failed {
+                phase: Phase::Read,
+                received: answers.len(),
+                failures,
+            });
         }
         if answers.len() < p.required {
             return Err(RoundError::Retry(None));
@@ -1129,7 +1244,7 @@ impl StorageProxy {
                 .filter(|(_, r)| matches!(r, ReplicaReply::Propose(true, _)))
                 .count()
         };
-        let replies = self
+        let (replies, failed) = self
             .paxos_round(
                 &p.topo,
                 &p.live,
@@ -1137,14 +1252,24 @@ impl StorageProxy {
                     table: table.id,
                     proposal,
                 },
-                &|r| {
+                &|r, failed| {
                     accepts(r) >= required
-                        || r.len() == total
+                        || r.len() + failed == total
+                        || quorum_unreachable(total, required, failed)
                         || (fail_fast && r.len() - accepts(r) > total - required)
                 },
             )
             .await;
         let n = accepts(&replies);
+        // Replicas that failed cannot have accepted: a quorum out of reach
+        // because of them is a failure, whatever the others said.
+        if n < required && quorum_unreachable(total, required, failed.len()) {
+            return Err(RoundError::Failed {
+                phase: Phase::Consensus,
+                received: n,
+                failures: failed.into_iter().map(|(_, f)| f).collect(),
+            });
+        }
         Ok((n >= required, n == 0 && replies.len() == total, n))
     }
 
@@ -1165,11 +1290,11 @@ impl StorageProxy {
             .filter(|i| p.topo.endpoints[*i].alive)
             .collect();
         let (topo, rep, all) = (&p.topo, &p.rep, &p.all);
-        let ok = |r: &[(usize, ReplicaReply)]| {
+        let ok = |r: &[(usize, ReplicaReply)], _: usize| {
             let acked: Vec<usize> = r.iter().map(|(i, _)| *i).collect();
             satisfied(topo, rep, all, cl, &acked).0
         };
-        let replies = self
+        let (replies, failed) = self
             .paxos_round(
                 topo,
                 &targets,
@@ -1184,6 +1309,12 @@ impl StorageProxy {
         let (done, received, block_for) = satisfied(topo, rep, all, cl, &acked);
         if done || cl == Consistency::Any {
             return Ok(());
+        }
+        if unreachable_with(topo, rep, all, cl, &failed) {
+            let failures: Vec<ReplicaFailure> = failed.into_iter().map(|(_, f)| f).collect();
+            return Err(RoundError::Fatal(write_failure(
+                cl, received, block_for, &failures, "CAS",
+            )));
         }
         Err(RoundError::Fatal(ErrorResponse::new(
             DbError::WriteTimeout {
@@ -1324,10 +1455,17 @@ impl StorageProxy {
                     "CAS operation timed out - encountered contentions",
                 )
             };
-            if let Some(answer) = self
-                .after_round(attempt.await, deadline, &mut floor, timeout)
-                .await
-            {
+            let round = attempt.await.map_err(|e| match e {
+                RoundError::Failed {
+                    phase,
+                    received,
+                    failures,
+                } => RoundError::Fatal(round_failure(
+                    true, serial, p.required, phase, received, &failures,
+                )),
+                e => e,
+            });
+            if let Some(answer) = self.after_round(round, deadline, &mut floor, timeout).await {
                 return answer;
             }
         }
@@ -1374,24 +1512,32 @@ impl StorageProxy {
                     "SERIAL read timed out - encountered contentions",
                 )
             };
-            if let Some(answer) = self
-                .after_round(attempt.await, deadline, &mut floor, timeout)
-                .await
-            {
+            let round = attempt.await.map_err(|e| match e {
+                RoundError::Failed {
+                    phase,
+                    received,
+                    failures,
+                } => RoundError::Fatal(round_failure(
+                    false, serial, p.required, phase, received, &failures,
+                )),
+                e => e,
+            });
+            if let Some(answer) = self.after_round(round, deadline, &mut floor, timeout).await {
                 return answer;
             }
         }
     }
 }
 
-/// Sends a Paxos verb through shard 0's MessagingService.
+/// Sends a Paxos verb through shard 0's MessagingService: the reply, the
+/// replica's failure (it answered so), or no answer.
 async fn send_paxos(
     ctx: &ShardContext,
     to: IpAddr,
     verb: Verb,
     payload: Bytes,
     timeout: Duration,
-) -> Result<ReplicaReply, String> {
+) -> Result<ReplicaReply, ReplicaError> {
     let r = ctx
         .shards()
         .invoke_on(0, move |ctx| async move {
@@ -1403,9 +1549,10 @@ async fn send_paxos(
                 .map_err(|e| e.to_string())
         })
         .await
-        .map_err(|e| e.to_string())??;
-    let body = super::cluster::unstatus(r)?;
-    ReplicaReply::decode(verb, &body)
+        .map_err(|e| ReplicaError::NoResponse(e.to_string()))?
+        .map_err(ReplicaError::NoResponse)?;
+    let body = super::forwarding::decode_reply(r)?;
+    ReplicaReply::decode(verb, &body).map_err(ReplicaError::failure)
 }
 
 /// Counters of this shard's Paxos coordinator (admin API).
@@ -1424,6 +1571,79 @@ pub struct PaxosStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failure(last: u8) -> ReplicaFailure {
+        ReplicaFailure {
+            addr: IpAddr::from([127, 0, 0, last]),
+            reason: proto::error::RequestFailureReason::Unknown,
+            cause: "commitlog failure: No space left on device".into(),
+        }
+    }
+
+    #[test]
+    fn failures_end_a_round_once_the_quorum_is_out_of_reach() {
+        // RF 3, quorum 2: one failure leaves two that may still answer.
+        assert!(!quorum_unreachable(3, 2, 0));
+        assert!(!quorum_unreachable(3, 2, 1));
+        assert!(quorum_unreachable(3, 2, 2));
+        // RF 5, quorum 3.
+        assert!(!quorum_unreachable(5, 3, 2));
+        assert!(quorum_unreachable(5, 3, 3));
+        // A single replica: its failure is the end.
+        assert!(quorum_unreachable(1, 1, 1));
+        // A read from just a quorum of promisers: any failure ends it.
+        assert!(quorum_unreachable(2, 2, 1));
+    }
+
+    #[test]
+    fn failed_rounds_answer_write_or_read_failure() {
+        let f = [failure(2), failure(3)];
+        let e = round_failure(true, Consistency::Serial, 2, Phase::Consensus, 1, &f);
+        match &e.error {
+            DbError::WriteFailure {
+                consistency,
+                received,
+                block_for,
+                num_failures,
+                reason_map,
+                write_type,
+            } => {
+                assert_eq!(*consistency, Consistency::Serial);
+                assert_eq!((*received, *block_for, *num_failures), (1, 2, 2));
+                assert_eq!(reason_map.len(), 2);
+                assert_eq!(write_type, "CAS");
+            }
+            other => panic!("not a WriteFailure: {other:?}"),
+        }
+        assert!(e.message.contains("commitlog failure"), "{}", e.message);
+        // The quorum read of a CAS fails at its QUORUM / LOCAL_QUORUM.
+        let e = round_failure(true, Consistency::LocalSerial, 2, Phase::Read, 0, &f);
+        assert!(matches!(
+            e.error,
+            DbError::ReadFailure {
+                consistency: Consistency::LocalQuorum,
+                block_for: 2,
+                ..
+            }
+        ));
+        // A serial read fails as a read, at its serial consistency, in
+        // either phase.
+        for phase in [Phase::Consensus, Phase::Read] {
+            let e = round_failure(false, Consistency::Serial, 2, phase, 0, &f);
+            assert!(
+                matches!(
+                    e.error,
+                    DbError::ReadFailure {
+                        consistency: Consistency::Serial,
+                        num_failures: 2,
+                        ..
+                    }
+                ),
+                "{:?}",
+                e.error
+            );
+        }
+    }
 
     fn key() -> PartitionKey {
         PartitionKey {

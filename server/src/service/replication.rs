@@ -365,7 +365,7 @@ pub(crate) fn cl_unreachable(
 }
 
 /// [`cl_unreachable`] over endpoint indexes of `topo`.
-fn unreachable_with(
+pub(crate) fn unreachable_with(
     topo: &Topology,
     rep: &Replication,
     candidates: &[usize],

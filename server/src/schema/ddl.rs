@@ -620,21 +620,19 @@ impl Schema {
                 )));
             }
         }
-        if ct.clustering_order.len() > ct.clustering_key.len() {
+        // Cassandra 4.0: a CLUSTERING ORDER BY, when given, names every clustering column
+        // exactly once and in PRIMARY KEY order (a missing, misplaced or non-clustering
+        // column all get the same answer; duplicates were refused above).
+        if !ct.clustering_order.is_empty()
+            && !ct
+                .clustering_order
+                .iter()
+                .map(|(c, _)| c)
+                .eq(ct.clustering_key.iter())
+        {
             return Err(ire(
-                "Only clustering columns can be defined in CLUSTERING ORDER directive",
+                "Clustering key columns must exactly match columns in CLUSTERING ORDER BY directive",
             ));
-        }
-        for (n, (id, _)) in ct.clustering_order.iter().enumerate() {
-            let c = &ct.clustering_key[n];
-            if id != c {
-                if ct.clustering_order.iter().any(|(o, _)| o == c) {
-                    return Err(ire(format!(
-                        "The order of columns in the CLUSTERING ORDER directive must match that of the clustering columns ({c} must appear before {id})"
-                    )));
-                }
-                return Err(ire(format!("Missing CLUSTERING ORDER for column {c}")));
-            }
         }
         let has_statics = columns.iter().any(|(n, (_, s))| *s && !pk_seen.contains(n));
         if ct.clustering_key.is_empty() && has_statics {

@@ -299,18 +299,42 @@ fn create_table_rules() {
         (
             "CREATE TABLE t (k int, a int, b int, PRIMARY KEY (k, a, b)) WITH CLUSTERING ORDER BY (b DESC, a ASC)",
             SchemaError::Invalid(
-                "The order of columns in the CLUSTERING ORDER directive must match that of the clustering columns (a must appear before b)"
+                "Clustering key columns must exactly match columns in CLUSTERING ORDER BY directive"
                     .into(),
             ),
         ),
         (
             "CREATE TABLE t (k int, a int, b int, PRIMARY KEY (k, a, b)) WITH CLUSTERING ORDER BY (b DESC)",
-            SchemaError::Invalid("Missing CLUSTERING ORDER for column a".into()),
+            SchemaError::Invalid(
+                "Clustering key columns must exactly match columns in CLUSTERING ORDER BY directive"
+                    .into(),
+            ),
+        ),
+        (
+            "CREATE TABLE t (k int, a int, b int, PRIMARY KEY (k, a, b)) WITH CLUSTERING ORDER BY (a DESC)",
+            SchemaError::Invalid(
+                "Clustering key columns must exactly match columns in CLUSTERING ORDER BY directive"
+                    .into(),
+            ),
         ),
         (
             "CREATE TABLE t (k int, a int, PRIMARY KEY (k, a)) WITH CLUSTERING ORDER BY (a DESC, k ASC)",
             SchemaError::Invalid(
-                "Only clustering columns can be defined in CLUSTERING ORDER directive".into(),
+                "Clustering key columns must exactly match columns in CLUSTERING ORDER BY directive"
+                    .into(),
+            ),
+        ),
+        (
+            "CREATE TABLE t (k int, a int, v int, PRIMARY KEY (k, a)) WITH CLUSTERING ORDER BY (v DESC)",
+            SchemaError::Invalid(
+                "Clustering key columns must exactly match columns in CLUSTERING ORDER BY directive"
+                    .into(),
+            ),
+        ),
+        (
+            "CREATE TABLE t (k int, a int, PRIMARY KEY (k, a)) WITH CLUSTERING ORDER BY (a DESC, a ASC)",
+            SchemaError::Invalid(
+                "Duplicate column 'a' in CLUSTERING ORDER BY clause for table 't'".into(),
             ),
         ),
         (

@@ -872,6 +872,25 @@ def test_create_table_refusals(session, ks):
     session.execute(f"DROP TABLE IF EXISTS {ks}.conf_missing")
 
 
+@pytest.mark.parametrize("pk,order", [
+    ("(k, a, b)", "b DESC, a ASC"),   # wrong order
+    ("(k, a, b)", "b DESC"),          # a missing
+    ("(k, a, b)", "a DESC"),          # b missing (a prefix is not enough in Cassandra 4.0)
+    ("(k, a)", "a DESC, k ASC"),      # k is not a clustering column
+    ("(k, a)", "v DESC"),             # nor is a regular column
+])
+def test_clustering_order_must_match_clustering_columns(session, ks, pk, order):
+    refused(session, f"CREATE TABLE {ks}.conf_order (k int, a int, b int, v int, PRIMARY KEY {pk}) "
+                     f"WITH CLUSTERING ORDER BY ({order})",
+            "Clustering key columns must exactly match columns in CLUSTERING ORDER BY directive")
+    refused(session, f"CREATE TABLE {ks}.conf_order (k int, a int, PRIMARY KEY (k, a)) "
+                     "WITH CLUSTERING ORDER BY (a DESC, a ASC)",
+            "Duplicate column 'a' in CLUSTERING ORDER BY clause for table")
+    session.execute(f"CREATE TABLE {ks}.conf_order (k int, a int, b int, PRIMARY KEY (k, a, b)) "
+                    "WITH CLUSTERING ORDER BY (a DESC, b ASC)")
+    session.execute(f"DROP TABLE {ks}.conf_order")
+
+
 def test_reserved_keywords_and_quoting(session, ks):
     refused(session, f"CREATE TABLE {ks}.conf_kw (select int PRIMARY KEY)", "", SyntaxException)
     session.execute(f'CREATE TABLE {ks}.conf_kw ("select" int PRIMARY KEY, key int, ttl int, '

@@ -658,9 +658,12 @@ impl Restrictions {
                 .iter()
                 .any(|c| c.reversed != reversed)
             {
-                return Err(invalid(
-                    "Multi-column slices over clustering columns of mixed order are not supported",
-                ));
+                // Mixed ASC/DESC: the tuple order is not the storage order, so the
+                // slice becomes several ranges (see `mixed_order_slice`).
+                let lo = lo.as_ref().map(|(p, incl)| (p.as_slice(), *incl));
+                let hi = hi.as_ref().map(|(p, incl)| (p.as_slice(), *incl));
+                mixed_order_slice(schema, 0, &[], lo, hi, &mut ranges);
+                return Ok(ranges);
             }
             let (s, e) = if reversed { (hi, lo) } else { (lo, hi) };
             let start = match s {
@@ -738,6 +741,133 @@ impl Restrictions {
         }
         sort_ranges(schema, &mut ranges);
         Ok(ranges)
+    }
+}
+
+/// A bound of a tuple slice: the components still to compare and whether the bound
+/// itself is included.
+type TupleBound<'a> = Option<(&'a [Bytes], bool)>;
+
+/// Appends, in clustering order, the ranges holding the clusterings that start with
+/// `prefix` and whose components from `i` on lie between `lo` and `hi`, compared as
+/// CQL tuples (each component in its type's natural order, whatever the clustering
+/// order). Used for multi-column slices over columns of mixed ASC/DESC order, where
+/// Cassandra answers `(a, b) > (0, 1)` as `a > 0 OR (a = 0 AND b > 1)`: one range per
+/// piece, each piece a prefix plus a slice on a single column.
+fn mixed_order_slice(
+    schema: &TableSchema,
+    i: usize,
+    prefix: &[Bytes],
+    lo: TupleBound<'_>,
+    hi: TupleBound<'_>,
+    out: &mut Vec<ClusteringRange>,
+) {
+    // A bound whose components are all used up: the prefix equals it, so an
+    // inclusive bound admits everything under the prefix and a strict one nothing.
+    fn exhausted(b: TupleBound<'_>) -> Result<TupleBound<'_>, bool> {
+        match b {
+            Some(([], incl)) => Err(incl),
+            b => Ok(b),
+        }
+    }
+    let (lo, hi) = match (exhausted(lo), exhausted(hi)) {
+        (Err(false), _) | (_, Err(false)) => return,
+        (l, h) => (l.unwrap_or(None), h.unwrap_or(None)),
+    };
+    let with = |v: &Bytes| {
+        let mut p = prefix.to_vec();
+        p.push(v.clone());
+        p
+    };
+    let whole = || {
+        if prefix.is_empty() {
+            Bound::Unbounded
+        } else {
+            Bound::Inclusive(prefix.to_vec())
+        }
+    };
+    if lo.is_none() && hi.is_none() {
+        out.push(ClusteringRange {
+            start: whole(),
+            end: whole(),
+        });
+        return;
+    }
+    let Some(col) = schema.clustering.get(i) else {
+        return;
+    };
+    let natural = |a: &[u8], b: &[u8]| {
+        let o = schema.compare_component(i, a, b);
+        if col.reversed {
+            o.reverse()
+        } else {
+            o
+        }
+    };
+    if let (Some((l, li)), Some((h, hi_incl))) = (lo, hi) {
+        match natural(&l[0], &h[0]) {
+            std::cmp::Ordering::Greater => return,
+            std::cmp::Ordering::Equal => {
+                let p = with(&l[0]);
+                mixed_order_slice(
+                    schema,
+                    i + 1,
+                    &p,
+                    Some((&l[1..], li)),
+                    Some((&h[1..], hi_incl)),
+                    out,
+                );
+                return;
+            }
+            std::cmp::Ordering::Less => {}
+        }
+    }
+    // In natural order: column i equal to lo's component (the rest compared further),
+    // strictly between both components, equal to hi's component.
+    let mut low_edge = Vec::new();
+    if let Some((l, li)) = lo {
+        mixed_order_slice(
+            schema,
+            i + 1,
+            &with(&l[0]),
+            Some((&l[1..], li)),
+            None,
+            &mut low_edge,
+        );
+    }
+    let mut high_edge = Vec::new();
+    if let Some((h, hi_incl)) = hi {
+        mixed_order_slice(
+            schema,
+            i + 1,
+            &with(&h[0]),
+            None,
+            Some((&h[1..], hi_incl)),
+            &mut high_edge,
+        );
+    }
+    let from = lo.map_or_else(whole, |(l, _)| Bound::Exclusive(with(&l[0])));
+    let to = hi.map_or_else(whole, |(h, _)| Bound::Exclusive(with(&h[0])));
+    let middle = if col.reversed {
+        ClusteringRange {
+            start: to,
+            end: from,
+        }
+    } else {
+        ClusteringRange {
+            start: from,
+            end: to,
+        }
+    };
+    let middle = (!schema.range_is_empty(&middle)).then_some(middle);
+    if col.reversed {
+        out.extend(high_edge);
+        out.extend(middle);
+        out.extend(low_edge);
+    } else {
+        out.extend(low_edge);
+        out.extend(middle);
+        out.extend(high_edge);
     }
 }
 

@@ -353,11 +353,13 @@ pub enum Relation {
     IsNotNull { column: String },
 }
 
-/// LWT condition `IF c op v` / `IF m[k] op v`.
+/// LWT condition `IF c op v` / `IF m[k] op v` / `IF u.f op v`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
     pub column: String,
     pub element: Option<Term>,
+    /// `u.f`: a field of a user type column.
+    pub field: Option<String>,
     pub op: Operator,
     pub value: Term,
 }

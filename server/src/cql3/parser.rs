@@ -1992,12 +1992,12 @@ impl<'a> Parser<'a> {
     fn condition(&mut self) -> PResult<Condition> {
         let column = self.ident("a column name")?;
         let mut element = None;
+        let mut field = None;
         if self.accept_punct(b'[') {
             element = Some(self.term()?);
             self.expect_punct(b']')?;
         } else if self.accept_punct(b'.') {
-            self.ident("a field name")?;
-            self.mark_unsupported("condition on a user type field");
+            field = Some(self.ident("a field name")?);
         }
         let (op, value) = if self.accept_kw("in") {
             (Operator::In, self.in_values()?)
@@ -2008,6 +2008,7 @@ impl<'a> Parser<'a> {
         Ok(Condition {
             column,
             element,
+            field,
             op,
             value,
         })

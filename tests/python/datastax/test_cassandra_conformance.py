@@ -743,7 +743,6 @@ def test_static_column_writes(session, table):
     assert one(session, f"SELECT s FROM {t} WHERE k = 1").s == 5
 
 
-@pytest.mark.xfail(strict=True, reason="not yet in Tessera: IF conditions on UDT fields (u.zip = 3)")
 def test_lwt_conditions_on_elements_and_fields(session, table, addr):
     t = table(f"k int PRIMARY KEY, l list<int>, m map<text, int>, u {addr}, v int")
     session.execute(f"INSERT INTO {t} (k, l, m, u, v) VALUES (1, [1, 2], {{'a': 1}}, {{zip: 3}}, 5)")
@@ -756,6 +755,41 @@ def test_lwt_conditions_on_elements_and_fields(session, table, addr):
     assert r[0] is True
     r = one(session, f"UPDATE {t} SET v = 1 WHERE k = 2 IF v = 1")
     assert r[0] is False and len(r) == 1
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_lwt_conditions_on_udt_fields(session, table, addr, frozen):
+    ty = f"frozen<{addr}>" if frozen else addr
+    t = table(f"k int PRIMARY KEY, u {ty}, v int")
+    session.execute(f"INSERT INTO {t} (k, u, v) VALUES (1, {{street: 'main', zip: 3}}, 0)")
+    assert one(session, f"UPDATE {t} SET v = 1 WHERE k = 1 IF u.zip = 3")[0] is True
+    assert one(session, f"UPDATE {t} SET v = 2 WHERE k = 1 IF u.zip > 1 AND u.street = 'main'")[0] is True
+    assert one(session, f"UPDATE {t} SET v = 3 WHERE k = 1 IF u.zip IN (1, 3)")[0] is True
+    assert one(session, f"UPDATE {t} SET v = 4 WHERE k = 1 IF u.zip != 4")[0] is True
+    # A failed condition answers the column's current value (the whole UDT).
+    for cond in ["u.zip = 4", "u.zip > 3", "u.zip IN (1, 2)", "u.street = null", "u.zip < 3"]:
+        r = one(session, f"UPDATE {t} SET v = 9 WHERE k = 1 IF {cond}")
+        assert r[0] is False, cond
+        assert r._fields == ("applied", "u"), cond
+        assert (r.u.street, r.u.zip) == ("main", 3), cond
+    assert one(session, f"SELECT v FROM {t} WHERE k = 1").v == 4
+    # Prepared: the marker's receiver is the field, typed as the field.
+    ps = session.prepare(f"UPDATE {t} SET v = ? WHERE k = ? IF u.zip = ?")
+    assert [c.type.typename for c in ps.column_metadata] == ["int", "int", "int"]
+    assert session.execute(ps, (5, 1, 3)).one()[0] is True
+    ps_in = session.prepare(f"UPDATE {t} SET v = 6 WHERE k = 1 IF u.zip IN ?")
+    assert session.execute(ps_in, ([2, 3],)).one()[0] is True
+    # A missing field reads as null; a missing row fails with no columns.
+    session.execute(f"INSERT INTO {t} (k, u) VALUES (2, {{street: 'x'}})")
+    assert one(session, f"UPDATE {t} SET v = 1 WHERE k = 2 IF u.zip = null")[0] is True
+    r = one(session, f"UPDATE {t} SET v = 1 WHERE k = 3 IF u.zip = 3")
+    assert r[0] is False and len(r) == 1
+    # DELETE with a field condition.
+    r = one(session, f"DELETE FROM {t} WHERE k = 1 IF u.zip = 4")
+    assert r[0] is False and r.u.zip == 3
+    assert one(session, f"DELETE FROM {t} WHERE k = 1 IF u.zip = 3")[0] is True
+    assert rows(session, f"SELECT * FROM {t} WHERE k = 1") == []
+    refused(session, f"UPDATE {t} SET v = 1 WHERE k = 2 IF u.nope = 1", "Unknown field nope for column u")
 
 
 def test_insert_if_not_exists_returns_existing_row(session, table):

@@ -587,12 +587,14 @@ fn update_assignments_and_conditions() {
             Condition {
                 column: "a".into(),
                 element: None,
+                field: None,
                 op: Operator::Eq,
                 value: int("2")
             },
             Condition {
                 column: "m".into(),
                 element: Some(string("x")),
+                field: None,
                 op: Operator::In,
                 value: Term::Tuple(vec![int("1"), int("2")])
             },
@@ -911,7 +913,6 @@ fn unsupported_statements() {
     // Valid CQL with constructs the AST cannot hold yet.
     for q in [
         "SELECT * FROM t WHERE m['k'] = 1 ALLOW FILTERING",
-        "UPDATE t SET a = 1 WHERE k = 1 IF u.f = 1",
         "ALTER TABLE t DROP COMPACT STORAGE",
         "CREATE INDEX ON t (a, b)",
     ] {
@@ -1349,4 +1350,21 @@ fn collection_element_and_slice_selectors() {
     assert_eq!(text("it's").to_string(), "'it''s'");
     let list = Term::List(vec![Term::Literal(Literal::Integer("1".into())), text("a")]);
     assert_eq!(list.to_string(), "[1, 'a']");
+}
+
+#[test]
+fn condition_on_user_type_field() {
+    let Statement::Update(u) = stmt("UPDATE t SET a = 1 WHERE k = 1 IF u.zip IN (1, 2)") else {
+        panic!("not an UPDATE");
+    };
+    assert_eq!(
+        u.conditions,
+        vec![Condition {
+            column: "u".into(),
+            element: None,
+            field: Some("zip".into()),
+            op: Operator::In,
+            value: Term::Tuple(vec![int("1"), int("2")])
+        }]
+    );
 }

@@ -68,8 +68,8 @@ pub enum Lwt {
     None,
     IfNotExists,
     IfExists,
-    /// (column index, element, operator, value).
-    Conditions(Vec<(usize, Option<Term>, Operator, Term)>),
+    /// (column index, element, UDT field position, operator, value).
+    Conditions(Vec<(usize, Option<Term>, Option<usize>, Operator, Term)>),
 }
 
 /// Rows read before the write (list element operations, counters,
@@ -1084,7 +1084,23 @@ fn prepare_lwt(
                 col.name
             )));
         }
+        let mut field = None;
         let value_ty = match &c.element {
+            None if c.field.is_some() => {
+                let name = c.field.as_deref().unwrap_or_default();
+                let ColumnType::Udt { fields, .. } = unfrozen(&col.ty) else {
+                    return Err(invalid(format!(
+                        "Invalid field selection: {} of type {} is not a user type",
+                        col.name,
+                        crate::schema::types::cql_type_string(&col.ty)
+                    )));
+                };
+                let i = fields.iter().position(|(n, _)| n == name).ok_or_else(|| {
+                    invalid(format!("Unknown field {name} for column {}", col.name))
+                })?;
+                field = Some(i);
+                fields[i].1.clone()
+            }
             None => col.ty.clone(),
             Some(e) => match unfrozen(&col.ty) {
                 ColumnType::List(v) => {
@@ -1103,10 +1119,14 @@ fn prepare_lwt(
                 }
             },
         };
+        let label = match &c.field {
+            Some(f) => format!("{}.{f}", col.name),
+            None => col.name.clone(),
+        };
         match c.op {
             Operator::In => binds.note(
                 &c.value,
-                &format!("in({})", col.name),
+                &format!("in({label})"),
                 &ColumnType::List(Box::new(value_ty)),
             ),
             Operator::Contains | Operator::ContainsKey | Operator::Like => {
@@ -1115,9 +1135,9 @@ fn prepare_lwt(
                     c.op, col.name
                 )))
             }
-            _ => binds.note(&c.value, &col.name, &value_ty),
+            _ => binds.note(&c.value, &label, &value_ty),
         }
-        out.push((idx, c.element.clone(), c.op, c.value.clone()));
+        out.push((idx, c.element.clone(), field, c.op, c.value.clone()));
     }
     Ok(Lwt::Conditions(out))
 }
@@ -1620,8 +1640,8 @@ impl ModificationStatement {
             ),
             Lwt::Conditions(conds) => {
                 let mut ok = true;
-                for (idx, elem, op, value) in conds {
-                    if !self.condition_holds(&rref, *idx, elem.as_ref(), *op, value, ctx)? {
+                for (idx, elem, field, op, value) in conds {
+                    if !self.condition_holds(&rref, *idx, elem.as_ref(), *field, *op, value, ctx)? {
                         ok = false;
                     }
                 }
@@ -1677,6 +1697,7 @@ impl ModificationStatement {
         r: &super::selection::RowRef<'_>,
         idx: usize,
         elem: Option<&Term>,
+        field: Option<usize>,
         op: Operator,
         value: &Term,
         ctx: &EvalCtx<'_>,
@@ -1685,7 +1706,18 @@ impl ModificationStatement {
         let col = &table.columns[idx];
         let whole = r.value(table, idx);
         let (current, ty): (Option<Bytes>, ColumnType) = match elem {
-            None => (whole, col.ty.clone()),
+            None => match (field, unfrozen(&col.ty)) {
+                (Some(i), ColumnType::Udt { fields, .. }) => {
+                    // Fields missing at the end of a stored value (added by ALTER
+                    // TYPE later) are null.
+                    let current = whole
+                        .as_deref()
+                        .and_then(super::restrictions::split_tuple_fields)
+                        .and_then(|f| f.get(i).cloned().flatten());
+                    (current, fields[i].1.clone())
+                }
+                _ => (whole, col.ty.clone()),
+            },
             Some(e) => match unfrozen(&col.ty) {
                 ColumnType::List(vt) => {
                     let i = list_index(e, ctx, &col.name)?;

@@ -112,6 +112,25 @@ def test_collection_element_and_slice_selection(session, table):
     assert set(r[1]) == {2, 3, 4}
 
 
+def test_bind_markers_in_element_and_slice_selection(session, table):
+    t = table("k int PRIMARY KEY, m map<text, int>, s set<int>, fm frozen<map<int, text>>")
+    session.execute(f"INSERT INTO {t} (k, m, s, fm) VALUES (1, {{'a': 1, 'b': 2, 'c': 3, 'd': 4}}, "
+                    "{1, 2, 3, 4}, {1: 'x', 2: 'y'})")
+    ps = session.prepare(f"SELECT m[?], s[?], fm[?] FROM {t} WHERE k = ?")
+    # Markers in the selection come first, typed as the collection's key.
+    assert [c.type.typename for c in ps.column_metadata] == ["varchar", "int", "int", "int"]
+    assert tuple(session.execute(ps, ("b", 3, 2, 1)).one()) == (2, 3, "y")
+    assert tuple(session.execute(ps, ("zz", 9, 7, 1)).one()) == (None, None, None)
+    ps = session.prepare(f"SELECT m[?..?], s[?..] FROM {t} WHERE k = ?")
+    r = session.execute(ps, ("b", "c", 3, 1)).one()
+    assert dict(r[0]) == {"b": 2, "c": 3} and set(r[1]) == {3, 4}
+    # The same prepared statement, other keys: nothing is fixed at PREPARE.
+    r = session.execute(ps, ("a", "a", 1, 1)).one()
+    assert dict(r[0]) == {"a": 1} and set(r[1]) == {1, 2, 3, 4}
+    with pytest.raises(InvalidRequest):
+        session.execute(f"SELECT m[%s] FROM {t} WHERE k = 1", (None,))
+
+
 def test_frozen_collection_operations_refused(session, table):
     t = table("k int PRIMARY KEY, f frozen<list<int>>, fm frozen<map<int, int>>")
     session.execute(f"INSERT INTO {t} (k, f, fm) VALUES (1, [1, 2], {{1: 1}})")

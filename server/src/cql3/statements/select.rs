@@ -174,6 +174,7 @@ impl SelectStatement {
             ));
         }
         let selection = CompiledSelection::compile(&table, &stmt.selection)?;
+        selection.note_binds(&table, binds);
         if stmt.distinct {
             for (sel, spec) in &selection.items {
                 if let super::selection::Sel::Column(i) = sel {
@@ -391,8 +392,10 @@ impl SelectStatement {
             ),
             _ => None,
         };
+        let bound_selection = self.selection.bind(&opts.ctx)?;
         let mut out = Collector {
             stmt: self,
+            selection: bound_selection.as_ref().unwrap_or(&self.selection),
             rows: Vec::new(),
             sort_keys: Vec::new(),
             // Rows sorted in memory are all read first; LIMIT applies after
@@ -771,6 +774,8 @@ fn resume_ranges(
 
 struct Collector<'s, 'c> {
     stmt: &'s SelectStatement,
+    /// The statement's selection, with any bind markers it has bound.
+    selection: &'s CompiledSelection,
     rows: Vec<Vec<Option<Bytes>>>,
     /// For in-memory ORDER BY: the clustering of each row.
     sort_keys: Vec<Clustering>,
@@ -909,8 +914,8 @@ impl Collector<'_, '_> {
                     .filter_map(|i| r.value(table, i))
                     .collect();
                 if self.group_key.as_ref().is_some_and(|g| *g != gk) {
-                    let done = std::mem::replace(states, self.stmt.selection.new_aggregates());
-                    let row = self.stmt.selection.finish_aggregates(done)?;
+                    let done = std::mem::replace(states, self.selection.new_aggregates());
+                    let row = self.selection.finish_aggregates(done)?;
                     let row = self.json_or_plain(row)?;
                     self.rows.push(row);
                     self.remaining -= 1;
@@ -918,9 +923,9 @@ impl Collector<'_, '_> {
                 self.group_key = Some(gk);
             }
             let states = self.agg.as_mut().expect("aggregate");
-            return self.stmt.selection.accumulate(table, r, states);
+            return self.selection.accumulate(table, r, states);
         }
-        let row = self.stmt.selection.row(table, r)?;
+        let row = self.selection.row(table, r)?;
         let row = self.json_or_plain(row)?;
         self.rows.push(row);
         if self.stmt.order_in_memory {
@@ -943,7 +948,7 @@ impl Collector<'_, '_> {
 
     fn json_row(&self, row: &[Option<Bytes>]) -> Result<Bytes, ErrorResponse> {
         let mut s = String::from("{");
-        for (i, ((_, spec), v)) in self.stmt.selection.items.iter().zip(row).enumerate() {
+        for (i, ((_, spec), v)) in self.selection.items.iter().zip(row).enumerate() {
             if i > 0 {
                 s.push_str(", ");
             }
@@ -1065,7 +1070,7 @@ impl Collector<'_, '_> {
         if let Some(states) = self.agg.take() {
             // The last group counts against LIMIT like the others.
             if self.stmt.group_by == 0 || (self.group_key.is_some() && self.remaining > 0) {
-                let row = self.stmt.selection.finish_aggregates(states)?;
+                let row = self.selection.finish_aggregates(states)?;
                 let row = self.json_or_plain(row)?;
                 self.rows.push(row);
             }

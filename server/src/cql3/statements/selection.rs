@@ -137,23 +137,40 @@ pub enum Sel {
     },
     Cast(Box<Sel>, ColumnType, ColumnType),
     Field(Box<Sel>, usize),
-    /// One element of a map (its value) or set; the key is serialised.
+    /// One element of a map (its value) or set.
     Element {
         inner: Box<Sel>,
-        key: Bytes,
+        key: SelKey,
         key_type: ColumnType,
         is_map: bool,
     },
     /// The elements of a map or set between two inclusive bounds.
     Slice {
         inner: Box<Sel>,
-        from: Option<Bytes>,
-        to: Option<Bytes>,
+        from: Option<SelKey>,
+        to: Option<SelKey>,
         key_type: ColumnType,
         is_map: bool,
     },
     Literal(Option<Bytes>),
     Aggregate(AggKind, Option<Box<Sel>>, ColumnType),
+}
+
+/// The key (or a slice bound) of an element selection: serialised when the query
+/// gave it, a bind marker until `CompiledSelection::bind` reads its value.
+#[derive(Debug, Clone)]
+pub enum SelKey {
+    Value(Bytes),
+    Marker(crate::cql3::ast::Term),
+}
+
+impl SelKey {
+    fn value(&self) -> Result<&Bytes, ErrorResponse> {
+        match self {
+            SelKey::Value(b) => Ok(b),
+            SelKey::Marker(_) => Err(ErrorResponse::server("unbound marker in a selection")),
+        }
+    }
 }
 
 /// The compiled selection of a SELECT.
@@ -169,6 +186,147 @@ fn invalid(m: impl Into<String>) -> ErrorResponse {
 }
 
 impl CompiledSelection {
+    /// Records the receivers of the bind markers used as element keys or slice
+    /// bounds (`m[?]`, `s[?..?]`): the map's key type (`key(m)`) or the set's
+    /// element type (`value(s)`), as Cassandra names them.
+    pub fn note_binds(&self, table: &TableMetadata, binds: &mut super::BindCollector<'_>) {
+        fn walk(table: &TableMetadata, s: &Sel, binds: &mut super::BindCollector<'_>) {
+            let mut note = |k: Option<&SelKey>, inner: &Sel, ty: &ColumnType, is_map: bool| {
+                if let Some(SelKey::Marker(t)) = k {
+                    let col = match inner {
+                        Sel::Column(i) => table.columns[*i].name.as_str(),
+                        _ => "",
+                    };
+                    let name = if is_map { "key" } else { "value" };
+                    binds.note(t, &format!("{name}({col})"), ty);
+                }
+            };
+            match s {
+                Sel::Element {
+                    inner,
+                    key,
+                    key_type,
+                    is_map,
+                } => {
+                    note(Some(key), inner, key_type, *is_map);
+                    walk(table, inner, binds);
+                }
+                Sel::Slice {
+                    inner,
+                    from,
+                    to,
+                    key_type,
+                    is_map,
+                } => {
+                    note(from.as_ref(), inner, key_type, *is_map);
+                    note(to.as_ref(), inner, key_type, *is_map);
+                    walk(table, inner, binds);
+                }
+                Sel::ToJson(inner, _) | Sel::Cast(inner, ..) | Sel::Field(inner, _) => {
+                    walk(table, inner, binds)
+                }
+                Sel::Aggregate(_, Some(inner), _) => walk(table, inner, binds),
+                Sel::Function { args, .. } => args.iter().for_each(|a| walk(table, a, binds)),
+                _ => {}
+            }
+        }
+        for (s, _) in &self.items {
+            walk(table, s, binds);
+        }
+    }
+
+    /// This selection with the bind markers of element keys and slice bounds
+    /// replaced by their values; `None` when it has no markers. An unset slice
+    /// bound leaves that side open.
+    pub fn bind(
+        &self,
+        ctx: &crate::cql3::eval::EvalCtx<'_>,
+    ) -> Result<Option<CompiledSelection>, ErrorResponse> {
+        fn has_markers(s: &Sel) -> bool {
+            match s {
+                Sel::Element { inner, key, .. } => {
+                    matches!(key, SelKey::Marker(_)) || has_markers(inner)
+                }
+                Sel::Slice {
+                    inner, from, to, ..
+                } => {
+                    matches!(from, Some(SelKey::Marker(_)))
+                        || matches!(to, Some(SelKey::Marker(_)))
+                        || has_markers(inner)
+                }
+                Sel::ToJson(inner, _) | Sel::Cast(inner, ..) | Sel::Field(inner, _) => {
+                    has_markers(inner)
+                }
+                Sel::Aggregate(_, Some(inner), _) => has_markers(inner),
+                Sel::Function { args, .. } => args.iter().any(has_markers),
+                _ => false,
+            }
+        }
+        fn resolve(
+            k: &mut Option<SelKey>,
+            ty: &ColumnType,
+            open_if_unset: bool,
+            ctx: &crate::cql3::eval::EvalCtx<'_>,
+        ) -> Result<(), ErrorResponse> {
+            let Some(SelKey::Marker(t)) = k else {
+                return Ok(());
+            };
+            *k = match crate::cql3::eval::eval(t, ty, ctx)? {
+                crate::cql3::eval::Evaluated::Value(b) => Some(SelKey::Value(b)),
+                crate::cql3::eval::Evaluated::Unset if open_if_unset => None,
+                crate::cql3::eval::Evaluated::Unset => {
+                    return Err(invalid("Invalid unset value for element selection"))
+                }
+                crate::cql3::eval::Evaluated::Null => {
+                    return Err(invalid("Invalid null value for element selection"))
+                }
+            };
+            Ok(())
+        }
+        fn walk(s: &mut Sel, ctx: &crate::cql3::eval::EvalCtx<'_>) -> Result<(), ErrorResponse> {
+            match s {
+                Sel::Element {
+                    inner,
+                    key,
+                    key_type,
+                    ..
+                } => {
+                    let mut k = Some(key.clone());
+                    resolve(&mut k, key_type, false, ctx)?;
+                    if let Some(k) = k {
+                        *key = k;
+                    }
+                    walk(inner, ctx)
+                }
+                Sel::Slice {
+                    inner,
+                    from,
+                    to,
+                    key_type,
+                    ..
+                } => {
+                    resolve(from, key_type, true, ctx)?;
+                    resolve(to, key_type, true, ctx)?;
+                    walk(inner, ctx)
+                }
+                Sel::ToJson(inner, _) | Sel::Cast(inner, ..) | Sel::Field(inner, _) => {
+                    walk(inner, ctx)
+                }
+                Sel::Aggregate(_, Some(inner), _) => walk(inner, ctx),
+                Sel::Function { args, .. } => args.iter_mut().try_for_each(|a| walk(a, ctx)),
+                _ => Ok(()),
+            }
+        }
+        if !self.items.iter().any(|(s, _)| has_markers(s)) {
+            return Ok(None);
+        }
+        let mut bound = self.clone();
+        for (s, _) in &mut bound.items {
+            walk(s, ctx)?;
+        }
+        Ok(Some(bound))
+    }
+
     pub fn compile(table: &TableMetadata, selection: &Selection) -> Result<Self, ErrorResponse> {
         let spec = |name: String, ty: ColumnType| ColumnSpec {
             keyspace: table.keyspace.clone(),
@@ -458,11 +616,9 @@ fn compile_selector(
                     )))
                 }
             };
-            let key_of = |t: &crate::cql3::ast::Term| -> Result<Bytes, ErrorResponse> {
+            let key_of = |t: &crate::cql3::ast::Term| -> Result<SelKey, ErrorResponse> {
                 if matches!(t, crate::cql3::ast::Term::Bind(_)) {
-                    return Err(invalid(
-                        "Bind markers in collection element selection are not supported by Tessera",
-                    ));
+                    return Ok(SelKey::Marker(t.clone()));
                 }
                 let ctx = crate::cql3::eval::EvalCtx {
                     values: &[],
@@ -470,6 +626,7 @@ fn compile_selector(
                 };
                 crate::cql3::eval::eval(t, &key_type, &ctx)?
                     .into_value()
+                    .map(SelKey::Value)
                     .ok_or_else(|| invalid(format!("Invalid null value for {sel_name} key")))
             };
             match s {
@@ -609,6 +766,7 @@ fn eval_sel(
                 return Ok(None);
             };
             let kt = super::key_type(key_type);
+            let key = key.value()?;
             if *is_map {
                 super::modification::split_map(&v)
                     .and_then(|pairs| pairs.into_iter().find(|(k, _)| kt.compare(k, key).is_eq()))
@@ -629,6 +787,8 @@ fn eval_sel(
                 return Ok(None);
             };
             let kt = super::key_type(key_type);
+            let from = from.as_ref().map(SelKey::value).transpose()?;
+            let to = to.as_ref().map(SelKey::value).transpose()?;
             let within = |k: &[u8]| {
                 from.as_ref().is_none_or(|f| kt.compare(k, f).is_ge())
                     && to.as_ref().is_none_or(|t| kt.compare(k, t).is_le())

@@ -283,8 +283,11 @@ pub fn run(config: Config) -> Result<(), String> {
 /// Refuses to start when another process listens on one of this node's
 /// ports. The shards bind the CQL port with `SO_REUSEPORT` (the kernel
 /// spreads connections over them), which would let a second node on the
-/// same address bind it too and silently take half of the clients; a
-/// plain bind first fails on any port in use, as Cassandra's does.
+/// same address bind it too and silently take half of the clients; this
+/// fails instead, as Cassandra does. It looks for sockets in `LISTEN` on the
+/// address (or the wildcard) in `/proc/net/tcp{,6}` rather than binding: a
+/// node killed a moment ago leaves its accepted connections in TIME_WAIT,
+/// which must not stop it from restarting.
 fn ensure_ports_free(config: &Config) -> Result<(), String> {
     const PORT_RELEASE_WAIT: Duration = Duration::from_secs(10);
     let mut ports = vec![
@@ -314,24 +317,59 @@ fn ensure_ports_free(config: &Config) -> Result<(), String> {
             continue;
         }
         let addr = SocketAddr::new(ip, port);
-        loop {
-            match std::net::TcpListener::bind(addr) {
-                Ok(_) => break,
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::AddrInUse
-                        && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(e) => {
-                    return Err(format!(
-                        "Failed to bind port {port} on {ip} ({key}): {e}. Is another node running on this address? Set {key} (or the address) in cassandra.yaml to a port you can bind to."
-                    ));
-                }
+        while listening_sockets_on(addr) {
+            if std::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "Failed to bind port {port} on {ip} ({key}): another process listens on it. Is another node running on this address? Set {key} (or the address) in cassandra.yaml to a port you can bind to."
+                ));
             }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
     Ok(())
+}
+
+/// Whether a socket listens on `addr`'s port at its address or at the
+/// wildcard address, per `/proc/net/tcp` (IPv4) or `/proc/net/tcp6`
+/// (false when the table cannot be read).
+fn listening_sockets_on(addr: SocketAddr) -> bool {
+    let path = if addr.is_ipv4() {
+        "/proc/net/tcp"
+    } else {
+        "/proc/net/tcp6"
+    };
+    match std::fs::read_to_string(path) {
+        Ok(table) => table
+            .lines()
+            .skip(1)
+            .filter_map(parse_proc_net_tcp_listener)
+            .any(|(ip, port)| port == addr.port() && (ip == addr.ip() || ip.is_unspecified())),
+        Err(_) => false,
+    }
+}
+
+/// `(address, port)` of a `/proc/net/tcp{,6}` line in state LISTEN (`0A`).
+/// Addresses are printed as 32-bit words in host byte order.
+fn parse_proc_net_tcp_listener(line: &str) -> Option<(std::net::IpAddr, u16)> {
+    let mut fields = line.split_whitespace();
+    let local = fields.nth(1)?;
+    let state = fields.nth(1)?;
+    if state != "0A" {
+        return None;
+    }
+    let (ip_hex, port_hex) = local.split_once(':')?;
+    let port = u16::from_str_radix(port_hex, 16).ok()?;
+    let mut bytes = Vec::with_capacity(16);
+    for i in (0..ip_hex.len()).step_by(8) {
+        let word = u32::from_str_radix(ip_hex.get(i..i + 8)?, 16).ok()?;
+        bytes.extend_from_slice(&word.to_ne_bytes());
+    }
+    let ip = match bytes.len() {
+        4 => std::net::IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?),
+        16 => std::net::IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?),
+        _ => return None,
+    };
+    Some((ip, port))
 }
 
 /// An exclusive `flock` on `<dir>/.lock` for the life of the process, so
@@ -1429,4 +1467,32 @@ fn log_replay(shard: usize, r: &ReplayReport) {
 fn shard_of_segment_file(name: &str) -> Option<u32> {
     let id = engine::commitlog::format::parse_segment_file_name(Path::new(name))?;
     Some(engine::commitlog::format::segment_shard(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_proc_net_tcp_listener;
+
+    #[test]
+    fn proc_net_tcp_listeners_parse() {
+        let v4 = "   0: 0100007F:2382 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0";
+        assert_eq!(
+            parse_proc_net_tcp_listener(v4),
+            Some(("127.0.0.1".parse().unwrap(), 9090))
+        );
+        let established = "   1: 0100007F:2382 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000     0        0 12346 1";
+        assert_eq!(parse_proc_net_tcp_listener(established), None);
+        let time_wait = "   2: 0A00007F:2352 0100007F:D2F0 06 00000000:00000000 03:00001234 00000000     0        0 0 3";
+        assert_eq!(parse_proc_net_tcp_listener(time_wait), None);
+        let v6 = "   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 999 1";
+        assert_eq!(
+            parse_proc_net_tcp_listener(v6),
+            Some(("::1".parse().unwrap(), 8080))
+        );
+        assert_eq!(parse_proc_net_tcp_listener("garbage"), None);
+        assert_eq!(
+            parse_proc_net_tcp_listener("  sl  local_address rem_address   st"),
+            None
+        );
+    }
 }

@@ -121,6 +121,50 @@ pub struct PartitionUpdate {
 }
 
 impl PartitionUpdate {
+    /// The lowest and highest write timestamps in the update (cells, row
+    /// liveness and deletions, tombstones); `None` when it has none.
+    pub fn timestamp_range(&self) -> Option<(i64, i64)> {
+        let mut span: Option<(i64, i64)> = None;
+        let mut add = |ts: i64| {
+            span = Some(match span {
+                None => (ts, ts),
+                Some((lo, hi)) => (lo.min(ts), hi.max(ts)),
+            });
+        };
+        if let Some(t) = self.tombstone {
+            add(t.timestamp);
+        }
+        for rt in &self.range_tombstones {
+            add(rt.deletion.timestamp);
+        }
+        for row in self
+            .static_row
+            .iter()
+            .chain(self.rows.iter().map(|(_, r)| r))
+        {
+            if let Some(l) = row.liveness {
+                add(l.timestamp);
+            }
+            if let Some(d) = row.deletion {
+                add(d.timestamp);
+            }
+            for (_, data) in &row.columns {
+                match data {
+                    ColumnData::Simple(c) => add(c.timestamp),
+                    ColumnData::Complex { tombstone, cells } => {
+                        if let Some(t) = tombstone {
+                            add(t.timestamp);
+                        }
+                        for (_, c) in cells {
+                            add(c.timestamp);
+                        }
+                    }
+                }
+            }
+        }
+        span
+    }
+
     pub fn new(key: PartitionKey) -> Self {
         PartitionUpdate {
             key,

@@ -120,6 +120,12 @@ pub struct Config {
     pub hinted_handoff_enabled: bool,
     /// `max_hint_window_in_ms`: no hints are stored for a node down longer than this.
     pub max_hint_window_in_ms: u64,
+    /// `maximum_timestamp_fail_threshold` (Cassandra 5 guardrail), in ms:
+    /// writes timestamped further than this after now are refused.
+    pub maximum_timestamp_fail_threshold_ms: Option<u64>,
+    /// `minimum_timestamp_fail_threshold`, in ms: writes timestamped further
+    /// than this before now are refused.
+    pub minimum_timestamp_fail_threshold_ms: Option<u64>,
     /// `read_request_timeout_in_ms`.
     pub read_request_timeout_in_ms: u64,
     /// `write_request_timeout_in_ms`.
@@ -301,6 +307,14 @@ const KEYS: &[(&str, &str)] = &[
     ("file_cache_size_in_mb", "[automatic]"),
     ("hinted_handoff_enabled", "[true]"),
     ("max_hint_window_in_ms", "[10800000]"),
+    (
+        "maximum_timestamp_fail_threshold",
+        "refuse writes whose timestamp is further in the future, e.g. 1d [null: off]",
+    ),
+    (
+        "minimum_timestamp_fail_threshold",
+        "refuse writes whose timestamp is further in the past, e.g. 3650d [null: off]",
+    ),
     ("read_request_timeout_in_ms", "[5000]"),
     ("write_request_timeout_in_ms", "[2000]"),
     ("range_request_timeout_in_ms", "[10000]"),
@@ -636,6 +650,19 @@ impl Settings {
                 .trim()
                 .parse::<T>()
                 .map_err(|_| invalid(key, &v, "expected an integer in range")),
+        }
+    }
+
+    /// A Cassandra duration (`1d`, `12h`, `30s`, `500ms`; `null` or unset:
+    /// none), in milliseconds.
+    fn duration_ms(&self, key: &str) -> Result<Option<u64>, ConfigError> {
+        match self.scalar(key) {
+            None => Ok(None),
+            Some(v) if v.trim().is_empty() || v.trim() == "null" => Ok(None),
+            Some(v) => convert_unit(key, &v, Unit::Millis)?
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| invalid(key, &v, "expected a duration like 1d or 12h")),
         }
     }
 
@@ -1295,6 +1322,10 @@ impl Config {
             file_cache_size_in_mb: s.opt_int("file_cache_size_in_mb")?,
             hinted_handoff_enabled: s.boolean("hinted_handoff_enabled", true)?,
             max_hint_window_in_ms: s.int("max_hint_window_in_ms", 10_800_000)?,
+            maximum_timestamp_fail_threshold_ms: s
+                .duration_ms("maximum_timestamp_fail_threshold")?,
+            minimum_timestamp_fail_threshold_ms: s
+                .duration_ms("minimum_timestamp_fail_threshold")?,
             read_request_timeout_in_ms: s.int("read_request_timeout_in_ms", 5_000)?,
             write_request_timeout_in_ms: s.int("write_request_timeout_in_ms", 2_000)?,
             range_request_timeout_in_ms: s.int("range_request_timeout_in_ms", 10_000)?,
@@ -1758,5 +1789,26 @@ mod tests {
         let c = Config::from_args(&args(&["--overprovisioned"])).unwrap();
         assert!(c.overprovisioned);
         assert!(!Config::default().overprovisioned);
+    }
+
+    #[test]
+    fn timestamp_guardrails_are_durations() {
+        let c = Config::from_args(&[]).unwrap();
+        assert_eq!(c.maximum_timestamp_fail_threshold_ms, None);
+        assert_eq!(c.minimum_timestamp_fail_threshold_ms, None);
+        let c = Config::from_yaml_str(
+            "maximum_timestamp_fail_threshold: 1d\nminimum_timestamp_fail_threshold: null\n",
+        )
+        .unwrap();
+        assert_eq!(c.maximum_timestamp_fail_threshold_ms, Some(86_400_000));
+        assert_eq!(c.minimum_timestamp_fail_threshold_ms, None);
+        let c = Config::from_args(&args(&["--minimum-timestamp-fail-threshold", "12h"])).unwrap();
+        assert_eq!(c.minimum_timestamp_fail_threshold_ms, Some(43_200_000));
+        match Config::from_yaml_str("maximum_timestamp_fail_threshold: 3 moons\n") {
+            Err(ConfigError::InvalidValue { key, .. }) => {
+                assert_eq!(key, "maximum_timestamp_fail_threshold")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -1058,6 +1058,14 @@ async fn shard_main(ctx: ShardContext, boot: Arc<Boot>) -> Result<(), String> {
                 Duration::from_millis(config.cas_contention_timeout_in_ms.max(1)),
                 Duration::from_millis(config.counter_write_request_timeout_in_ms.max(1)),
             )
+            .with_timestamp_guardrails(
+                config
+                    .maximum_timestamp_fail_threshold_ms
+                    .map(Duration::from_millis),
+                config
+                    .minimum_timestamp_fail_threshold_ms
+                    .map(Duration::from_millis),
+            )
             .with_group_commit(match config.commitlog_sync {
                 CommitlogSync::Batch => Some(Duration::from_micros(
                     (config.commitlog_sync_batch_window_in_ms * 1000.0).max(0.0) as u64,

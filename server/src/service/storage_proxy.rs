@@ -242,6 +242,9 @@ pub struct StorageProxy {
     /// This shard's Paxos ballots.
     pub(crate) ballots: crate::service::paxos::BallotClock,
     pub paxos_stats: crate::service::paxos::PaxosStats,
+    /// `maximum_timestamp_fail_threshold` / `minimum_timestamp_fail_threshold`
+    /// (Cassandra 5 guardrails), in microseconds from now.
+    pub(crate) timestamp_guardrails: (Option<i64>, Option<i64>),
 }
 
 impl StorageProxy {
@@ -271,7 +274,59 @@ impl StorageProxy {
                 shard,
             ),
             paxos_stats: crate::service::paxos::PaxosStats::default(),
+            timestamp_guardrails: (None, None),
         }
+    }
+
+    /// Sets the timestamp guardrails (`maximum_timestamp_fail_threshold`,
+    /// `minimum_timestamp_fail_threshold`).
+    pub fn with_timestamp_guardrails(
+        mut self,
+        max_future: Option<std::time::Duration>,
+        max_past: Option<std::time::Duration>,
+    ) -> Self {
+        let micros = |d: std::time::Duration| d.as_micros().min(i64::MAX as u128) as i64;
+        self.timestamp_guardrails = (max_future.map(micros), max_past.map(micros));
+        self
+    }
+
+    /// Refuses a client write whose timestamps lie beyond the guardrails, as
+    /// Cassandra 5's `maximum_timestamp`/`minimum_timestamp` guardrails do
+    /// (InvalidRequest, nothing applied).
+    pub(crate) fn check_timestamp_guardrails(
+        &self,
+        ks: &KeyspaceMetadata,
+        m: &Mutation,
+    ) -> Result<(), ErrorResponse> {
+        let (max_future, max_past) = self.timestamp_guardrails;
+        if ks.is_system || (max_future.is_none() && max_past.is_none()) {
+            return Ok(());
+        }
+        let Some((lo, hi)) = m.update.timestamp_range() else {
+            return Ok(());
+        };
+        let now = crate::service::client_state::now_micros();
+        let table = ks
+            .tables
+            .values()
+            .find(|t| t.id == m.table)
+            .map(|t| format!("{}.{}", ks.name, t.name))
+            .unwrap_or_else(|| ks.name.clone());
+        if let Some(limit) = max_future.map(|d| now.saturating_add(d)) {
+            if hi > limit {
+                return Err(ErrorResponse::invalid(format!(
+                    "Guardrail maximum_timestamp violated: The modification to table {table} has a timestamp {hi} after the maximum allowable failure threshold {limit}"
+                )));
+            }
+        }
+        if let Some(limit) = max_past.map(|d| now.saturating_sub(d)) {
+            if lo < limit {
+                return Err(ErrorResponse::invalid(format!(
+                    "Guardrail minimum_timestamp violated: The modification to table {table} has a timestamp {lo} before the minimum allowable failure threshold {limit}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Sets `cas_contention_timeout_in_ms` and `counter_write_request_timeout_in_ms`.
@@ -389,6 +444,9 @@ impl StorageProxy {
         mutations: Vec<Mutation>,
         cl: Consistency,
     ) -> Result<(), ErrorResponse> {
+        for m in &mutations {
+            self.check_timestamp_guardrails(ks, m)?;
+        }
         let partitions = partition_count(mutations.iter().map(|m| (&*ks.name, &m.update.key)));
         let write_type = WriteType::of_writes(BatchKind::Unlogged, partitions);
         if self.is_clustered() && !ks.is_system {
@@ -422,6 +480,9 @@ impl StorageProxy {
         cl: Consistency,
         mode: BatchKind,
     ) -> Result<(), ErrorResponse> {
+        for (ks, m) in &mutations {
+            self.check_timestamp_guardrails(ks, m)?;
+        }
         let partitions =
             partition_count(mutations.iter().map(|(ks, m)| (&*ks.name, &m.update.key)));
         let write_type = WriteType::of_writes(mode, partitions).as_str();

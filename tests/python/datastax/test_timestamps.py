@@ -117,3 +117,54 @@ def test_batch_using_timestamp(session, kv):
         f"INSERT INTO {kv} (k, c, v) VALUES (1, 2, 'b2'); "
         "APPLY BATCH")
     assert [r[0] for r in session.execute(f"SELECT WRITETIME(v) FROM {kv} WHERE k = 1")] == [4242, 4242]
+
+
+def test_timestamp_guardrails_refuse_far_future_and_past_writes(tmp_path):
+    """Cassandra 5's maximum/minimum_timestamp_fail_threshold guardrails: a write stamped
+    further from now than the bound is refused (InvalidRequest) and nothing is applied, whether
+    the timestamp comes from USING TIMESTAMP, a batch or the client's default timestamp."""
+    import os
+
+    from cassandra import InvalidRequest
+    from cassandra.cluster import Cluster
+    from cassandra.query import BatchStatement, SimpleStatement
+
+    from tessera_node import TesseraNode
+
+    addr = os.environ.get("TESSERA_TEST_GUARDRAIL_ADDR", "127.0.0.150")
+    node = TesseraNode(addr, workdir=tmp_path, extra_args=[
+        "--maximum-timestamp-fail-threshold", "1d",
+        "--minimum-timestamp-fail-threshold", "3650d"]).start()
+    cluster = Cluster([addr], connect_timeout=10)
+    try:
+        s = cluster.connect()
+        s.execute("CREATE KEYSPACE g WITH replication = "
+                  "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+        s.execute("CREATE TABLE g.t (k int PRIMARY KEY, v text)")
+        now = int(time.time() * 1e6)
+        day = 86_400_000_000
+        s.execute(f"INSERT INTO g.t (k, v) VALUES (1, 'ok') USING TIMESTAMP {now + day // 2}")
+        with pytest.raises(InvalidRequest, match="Guardrail maximum_timestamp violated: "
+                           "The modification to table g.t has a timestamp"):
+            s.execute(f"INSERT INTO g.t (k, v) VALUES (2, 'future') USING TIMESTAMP {now + 2 * day}")
+        with pytest.raises(InvalidRequest, match="Guardrail minimum_timestamp violated"):
+            s.execute("UPDATE g.t USING TIMESTAMP 1000 SET v = 'past' WHERE k = 3")
+        batch = BatchStatement()
+        batch.add(SimpleStatement("INSERT INTO g.t (k, v) VALUES (4, 'b')"))
+        batch.add(SimpleStatement(f"INSERT INTO g.t (k, v) VALUES (5, 'b') USING TIMESTAMP "
+                                  f"{now + 2 * day}"))
+        with pytest.raises(InvalidRequest, match="maximum_timestamp"):
+            s.execute(batch)
+        # The client's own (default) timestamp far in the future.
+        skewed = Cluster([addr], connect_timeout=10,
+                         timestamp_generator=lambda: int(time.time() * 1e6) + 3 * day)
+        try:
+            with pytest.raises(InvalidRequest, match="maximum_timestamp"):
+                skewed.connect().execute("INSERT INTO g.t (k, v) VALUES (6, 'client ts')")
+        finally:
+            skewed.shutdown()
+        keys = sorted(r.k for r in s.execute("SELECT k FROM g.t"))
+        assert keys == [1], keys
+    finally:
+        cluster.shutdown()
+        node.stop()

@@ -135,18 +135,24 @@ fn config_file_and_flag_overrides() {
     assert!(sst_dir_made, "data_file_directories from the YAML is used");
 }
 
+/// The node command for `workdir` on `addr` (admin API on `api_port`).
+fn node_command(
+    bin: &std::path::Path,
+    workdir: &std::path::Path,
+    addr: &str,
+    api_port: &str,
+) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(["--workdir", workdir.to_str().unwrap()])
+        .args(["--listen-address", addr, "--rpc-address", addr])
+        .args(["--api-port", api_port, "--smp", "1"])
+        .stdin(Stdio::null());
+    cmd
+}
+
 /// Starts a node on 127.0.0.67 and waits for its CQL port.
 fn start_on_67(bin: &std::path::Path, workdir: &std::path::Path) -> std::process::Child {
-    let mut child = Command::new(bin)
-        .args(["--workdir", workdir.to_str().unwrap()])
-        .args([
-            "--listen-address",
-            "127.0.0.67",
-            "--rpc-address",
-            "127.0.0.67",
-        ])
-        .args(["--api-port", "10067", "--smp", "1"])
-        .stdin(Stdio::null())
+    let mut child = node_command(bin, workdir, "127.0.0.67", "10067")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -177,29 +183,11 @@ fn a_second_node_on_the_same_address_or_directory_is_refused() {
     let mut first = start_on_67(&bin, &dir.join("a"));
     // Same address, other directory: the CQL port is taken (SO_REUSEPORT
     // must not let a second process share it).
-    let same_addr = Command::new(&bin)
-        .args(["--workdir", dir.join("b").to_str().unwrap()])
-        .args([
-            "--listen-address",
-            "127.0.0.67",
-            "--rpc-address",
-            "127.0.0.67",
-        ])
-        .args(["--api-port", "10067", "--smp", "1"])
-        .stdin(Stdio::null())
+    let same_addr = node_command(&bin, &dir.join("b"), "127.0.0.67", "10067")
         .output()
         .unwrap();
     // Same directory, other address.
-    let same_dir = Command::new(&bin)
-        .args(["--workdir", dir.join("a").to_str().unwrap()])
-        .args([
-            "--listen-address",
-            "127.0.0.68",
-            "--rpc-address",
-            "127.0.0.68",
-        ])
-        .args(["--api-port", "10068", "--smp", "1"])
-        .stdin(Stdio::null())
+    let same_dir = node_command(&bin, &dir.join("a"), "127.0.0.68", "10068")
         .output()
         .unwrap();
     // kill -9 and an immediate restart on the same address and directory work.

@@ -1337,6 +1337,7 @@ impl StorageProxy {
         deadline: Instant,
         floor: &mut Option<Ballot>,
         timeout: impl FnOnce() -> ErrorResponse,
+        failure: impl FnOnce(Phase, usize, &[ReplicaFailure]) -> ErrorResponse,
     ) -> Option<Result<T, ErrorResponse>> {
         let stats = &self.paxos_stats;
         match round {
@@ -1345,6 +1346,11 @@ impl StorageProxy {
                 Some(Ok(out))
             }
             Err(RoundError::Fatal(e)) => Some(Err(e)),
+            Err(RoundError::Failed {
+                phase,
+                received,
+                failures,
+            }) => Some(Err(failure(phase, received, &failures))),
             Err(RoundError::Again) if Instant::now() < deadline => None,
             Err(r) => {
                 if let RoundError::Retry(b) = r {
@@ -1455,17 +1461,14 @@ impl StorageProxy {
                     "CAS operation timed out - encountered contentions",
                 )
             };
-            let round = attempt.await.map_err(|e| match e {
-                RoundError::Failed {
-                    phase,
-                    received,
-                    failures,
-                } => RoundError::Fatal(round_failure(
-                    true, serial, p.required, phase, received, &failures,
-                )),
-                e => e,
-            });
-            if let Some(answer) = self.after_round(round, deadline, &mut floor, timeout).await {
+            let failure = |phase, received, failures: &[ReplicaFailure]| {
+                round_failure(true, serial, p.required, phase, received, failures)
+            };
+            let round = attempt.await;
+            if let Some(answer) = self
+                .after_round(round, deadline, &mut floor, timeout, failure)
+                .await
+            {
                 return answer;
             }
         }
@@ -1512,17 +1515,14 @@ impl StorageProxy {
                     "SERIAL read timed out - encountered contentions",
                 )
             };
-            let round = attempt.await.map_err(|e| match e {
-                RoundError::Failed {
-                    phase,
-                    received,
-                    failures,
-                } => RoundError::Fatal(round_failure(
-                    false, serial, p.required, phase, received, &failures,
-                )),
-                e => e,
-            });
-            if let Some(answer) = self.after_round(round, deadline, &mut floor, timeout).await {
+            let failure = |phase, received, failures: &[ReplicaFailure]| {
+                round_failure(false, serial, p.required, phase, received, failures)
+            };
+            let round = attempt.await;
+            if let Some(answer) = self
+                .after_round(round, deadline, &mut floor, timeout, failure)
+                .await
+            {
                 return answer;
             }
         }

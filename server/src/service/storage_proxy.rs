@@ -306,23 +306,27 @@ impl StorageProxy {
             return Ok(());
         };
         let now = crate::service::client_state::now_micros();
-        let table = ks
-            .tables
-            .values()
-            .find(|t| t.id == m.table)
-            .map(|t| format!("{}.{}", ks.name, t.name))
-            .unwrap_or_else(|| ks.name.clone());
+        // Named only when a write is refused (not on every write).
+        let table = || {
+            ks.tables
+                .values()
+                .find(|t| t.id == m.table)
+                .map(|t| format!("{}.{}", ks.name, t.name))
+                .unwrap_or_else(|| ks.name.clone())
+        };
         if let Some(limit) = max_future.map(|d| now.saturating_add(d)) {
             if hi > limit {
                 return Err(ErrorResponse::invalid(format!(
-                    "Guardrail maximum_timestamp violated: The modification to table {table} has a timestamp {hi} after the maximum allowable failure threshold {limit}"
+                    "Guardrail maximum_timestamp violated: The modification to table {} has a timestamp {hi} after the maximum allowable failure threshold {limit}",
+                    table()
                 )));
             }
         }
         if let Some(limit) = max_past.map(|d| now.saturating_sub(d)) {
             if lo < limit {
                 return Err(ErrorResponse::invalid(format!(
-                    "Guardrail minimum_timestamp violated: The modification to table {table} has a timestamp {lo} before the minimum allowable failure threshold {limit}"
+                    "Guardrail minimum_timestamp violated: The modification to table {} has a timestamp {lo} before the minimum allowable failure threshold {limit}",
+                    table()
                 )));
             }
         }
@@ -1040,21 +1044,10 @@ impl StorageProxy {
         write_type: &str,
         e: ErrorResponse,
     ) -> ErrorResponse {
-        let Some((reason, cause)) = replica_failure(&e) else {
-            return e;
-        };
-        let failure = ReplicaFailure {
-            addr: self.local_addr(),
-            reason,
-            cause: cause.to_string(),
-        };
-        let block_for = crate::service::replication::block_for(
-            &Replication::of(ks),
-            cl,
-            &self.node.local_dc(),
-            1,
-        );
-        write_failure(cl, 0, block_for, &[failure], write_type)
+        match self.single_node_failure(ks, cl, e) {
+            Ok((failure, block_for)) => write_failure(cl, 0, block_for, &[failure], write_type),
+            Err(e) => e,
+        }
     }
 
     fn single_node_read_failure(
@@ -1063,8 +1056,22 @@ impl StorageProxy {
         cl: Consistency,
         e: ErrorResponse,
     ) -> ErrorResponse {
+        match self.single_node_failure(ks, cl, e) {
+            Ok((failure, block_for)) => read_failure(cl, 0, block_for, &[failure], false),
+            Err(e) => e,
+        }
+    }
+
+    /// This node's failure and the level's block_for, when `e` is a replica
+    /// failure; otherwise `e` itself (an input error, answered as is).
+    fn single_node_failure(
+        &self,
+        ks: &KeyspaceMetadata,
+        cl: Consistency,
+        e: ErrorResponse,
+    ) -> Result<(ReplicaFailure, usize), ErrorResponse> {
         let Some((reason, cause)) = replica_failure(&e) else {
-            return e;
+            return Err(e);
         };
         let failure = ReplicaFailure {
             addr: self.local_addr(),
@@ -1077,7 +1084,7 @@ impl StorageProxy {
             &self.node.local_dc(),
             1,
         );
-        read_failure(cl, 0, block_for, &[failure], false)
+        Ok((failure, block_for))
     }
 }
 

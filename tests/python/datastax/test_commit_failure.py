@@ -151,6 +151,19 @@ def setup_schema(session):
     session.execute("CREATE TABLE cf.t (k int PRIMARY KEY, v text)")
 
 
+def fill_disk_until_refused(session, disk, acked):
+    """Creates the schema, writes once (the first segment is created), fills the disk and
+    writes until the log needs a segment it cannot create; returns (filler, failed_at, error)."""
+    setup_schema(session)
+    session.execute("INSERT INTO cf.t (k, v) VALUES (-1, 'before')")
+    acked.add(-1)
+    filler = disk / "filler"
+    fill(filler)
+    failed_at, err = write_until_failure(session, acked)
+    assert len(acked) > 10, "writes into the preallocated segment must succeed"
+    return filler, failed_at, err
+
+
 def check_all_there(node, acked):
     c, s = connect(node)
     try:
@@ -169,15 +182,9 @@ def test_full_disk_fails_writes_then_recovers_without_restart(
     c, s = connect(node)
     acked = set()
     try:
-        setup_schema(s)
-        s.execute("INSERT INTO cf.t (k, v) VALUES (-1, 'before')")
-        acked.add(-1)
-        filler = small_disk / "filler"
-        fill(filler)
-        failed_at, err = write_until_failure(s, acked)
+        filler, failed_at, err = fill_disk_until_refused(s, small_disk, acked)
         msg = commitlog_error(err)
         assert "commitlog failure" in msg and "No space left on device" in msg, msg
-        assert len(acked) > 10, "writes into the preallocated segment must succeed"
         # Writes keep failing promptly while the disk is full...
         t0 = time.monotonic()
         with pytest.raises(Exception) as again:
@@ -224,14 +231,7 @@ def test_full_disk_under_stop_closes_cql_and_keeps_the_admin_api(
     c, s = connect(node)
     acked = set()
     try:
-        setup_schema(s)
-        # The first write creates the first segment; the disk fills after.
-        s.execute("INSERT INTO cf.t (k, v) VALUES (-1, 'before')")
-        acked.add(-1)
-        filler = small_disk / "filler"
-        fill(filler)
-        write_until_failure(s, acked)
-        assert len(acked) > 10, "writes into the preallocated segment must succeed"
+        filler, _, _ = fill_disk_until_refused(s, small_disk, acked)
         # The transports stop: the CQL port closes, the process stays up.
         deadline = time.monotonic() + 10
         while port_open(node.addr, node.port) and time.monotonic() < deadline:
@@ -263,14 +263,7 @@ def test_full_disk_under_die_exits(tmp_path, small_disk, node_box):
     c, s = connect(node)
     acked = set()
     try:
-        setup_schema(s)
-        # The first write creates the first segment; the disk fills after.
-        s.execute("INSERT INTO cf.t (k, v) VALUES (-1, 'before')")
-        acked.add(-1)
-        filler = small_disk / "filler"
-        fill(filler)
-        write_until_failure(s, acked)
-        assert len(acked) > 10, "writes into the preallocated segment must succeed"
+        filler, _, _ = fill_disk_until_refused(s, small_disk, acked)
         status = node.proc.wait(timeout=15)
         assert status != 0, "die must exit with a non-zero status"
     finally:
